@@ -27,4 +27,5 @@ namespace reef::detail {
 #define REEF_SLOW_CHECKS 0
 #endif
 
-#define REEF_UNREACHABLE() ::reef::detail::assert_failed("unreachable", __FILE__, __LINE__, __func__)
+#define REEF_UNREACHABLE() \
+    ::reef::detail::assert_failed("unreachable", __FILE__, __LINE__, __func__)

@@ -1,0 +1,267 @@
+#include "reef/membership/codec.hpp"
+
+#include <charconv>
+#include <cstring>
+#include <limits>
+
+#include "reef/wire/membership.pb.h"
+
+namespace reef::membership {
+
+namespace {
+
+using proto_updates = google::protobuf::RepeatedPtrField<wire::MemberUpdate>;
+
+// Protobuf uses int for sizes; anything near that is far beyond every bound below anyway.
+constexpr std::size_t message_size_max = std::numeric_limits<int>::max() / 2;
+
+void put_id(std::string* out, const node_id& id) {
+    out->assign(reinterpret_cast<const char*>(id.bytes().data()), id256::size_bytes);
+}
+
+void put_update(wire::MemberUpdate* out, const member_update& update) {
+    put_id(out->mutable_id(), update.id);
+    out->set_address(update.address);
+    out->set_incarnation(update.incarnation);
+    out->set_state(static_cast<wire::MemberState>(update.state));
+    if (!update.origin.is_zero()) {
+        put_id(out->mutable_origin(), update.origin);
+    }
+}
+
+void put_updates(proto_updates* out, const std::vector<member_update>& updates) {
+    out->Reserve(static_cast<int>(updates.size()));
+    for (const auto& update : updates) {
+        put_update(out->Add(), update);
+    }
+}
+
+error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
+
+result<node_id> get_id(const std::string& bytes, std::string_view field) {
+    if (bytes.size() != id256::size_bytes) {
+        return invalid(std::string(field) + " must be 32 bytes, got " +
+                       std::to_string(bytes.size()));
+    }
+    id256::bytes_type raw{};
+    std::memcpy(raw.data(), bytes.data(), raw.size());
+    return node_id{raw};
+}
+
+result<node_id> get_nonzero_id(const std::string& bytes, std::string_view field) {
+    auto id = get_id(bytes, field);
+    if (id && id->is_zero()) {
+        return invalid(std::string(field) + " must not be the zero id");
+    }
+    return id;
+}
+
+status check_address(const std::string& address, std::string_view field) {
+    if (address.empty()) {
+        return invalid(std::string(field) + " is empty");
+    }
+    if (address.size() > address_size_max) {
+        return invalid(std::string(field) + " is " + std::to_string(address.size()) +
+                       " bytes, more than " + std::to_string(address_size_max));
+    }
+    if (!is_valid_address(address)) {
+        return invalid(std::string(field) + " is not host:port");
+    }
+    return {};
+}
+
+result<member_update> get_update(const wire::MemberUpdate& in, std::string_view field) {
+    const std::string prefix(field);
+    auto id = get_nonzero_id(in.id(), prefix + ".id");
+    if (!id) {
+        return id.failure();
+    }
+    if (auto ok = check_address(in.address(), prefix + ".address"); !ok) {
+        return ok.failure();
+    }
+    const int state = static_cast<int>(in.state());
+    if (state < static_cast<int>(member_state::alive) ||
+        state > static_cast<int>(member_state::left)) {
+        return invalid(prefix + ".state " + std::to_string(state) + " is not a member state");
+    }
+    member_update out;
+    out.id = *id;
+    out.address = in.address();
+    out.incarnation = in.incarnation();
+    out.state = static_cast<member_state>(state);
+    if (!in.origin().empty()) {
+        auto origin = get_id(in.origin(), prefix + ".origin");
+        if (!origin) {
+            return origin.failure();
+        }
+        out.origin = *origin;
+    }
+    return out;
+}
+
+result<std::vector<member_update>> get_updates(const proto_updates& in, std::size_t count_max,
+                                               std::string_view field) {
+    const auto count = static_cast<std::size_t>(in.size());
+    if (count > count_max) {
+        return invalid(std::string(field) + " has " + std::to_string(count) +
+                       " entries, more than " + std::to_string(count_max));
+    }
+    std::vector<member_update> out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        auto update = get_update(in.Get(static_cast<int>(i)),
+                                 std::string(field) + "[" + std::to_string(i) + "]");
+        if (!update) {
+            return update.failure();
+        }
+        out.push_back(std::move(*update));
+    }
+    return out;
+}
+
+result<message> get_ping(const wire::Ping& in) {
+    auto target = get_nonzero_id(in.target(), "ping.target");
+    if (!target) {
+        return target.failure();
+    }
+    auto gossip = get_updates(in.gossip(), gossip_count_max, "ping.gossip");
+    if (!gossip) {
+        return gossip.failure();
+    }
+    return message{ping{in.seq(), *target, std::move(*gossip)}};
+}
+
+result<message> get_ping_req(const wire::PingReq& in) {
+    auto target = get_nonzero_id(in.target(), "ping_req.target");
+    if (!target) {
+        return target.failure();
+    }
+    if (auto ok = check_address(in.target_address(), "ping_req.target_address"); !ok) {
+        return ok.failure();
+    }
+    auto gossip = get_updates(in.gossip(), gossip_count_max, "ping_req.gossip");
+    if (!gossip) {
+        return gossip.failure();
+    }
+    return message{ping_req{in.seq(), *target, in.target_address(), std::move(*gossip)}};
+}
+
+result<message> get_ack(const wire::Ack& in) {
+    auto target = get_nonzero_id(in.target(), "ack.target");
+    if (!target) {
+        return target.failure();
+    }
+    auto gossip = get_updates(in.gossip(), gossip_count_max, "ack.gossip");
+    if (!gossip) {
+        return gossip.failure();
+    }
+    return message{ack{in.seq(), *target, std::move(*gossip)}};
+}
+
+result<message> get_nack(const wire::Nack& in) {
+    auto target = get_nonzero_id(in.target(), "nack.target");
+    if (!target) {
+        return target.failure();
+    }
+    return message{nack{in.seq(), *target}};
+}
+
+result<message> get_sync(const wire::Sync& in) {
+    auto members = get_updates(in.members(), sync_members_max, "sync.members");
+    if (!members) {
+        return members.failure();
+    }
+    return message{sync{std::move(*members), in.reply_wanted()}};
+}
+
+} // namespace
+
+bool is_valid_address(std::string_view address) {
+    if (address.empty() || address.size() > address_size_max) {
+        return false;
+    }
+    const auto colon = address.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) {
+        return false;
+    }
+    for (char c : address) {
+        // Printable ASCII without spaces: host names, IPv4, and bracketed IPv6 all fit.
+        if (c <= ' ' || c > '~') {
+            return false;
+        }
+    }
+    const std::string_view host = address.substr(0, colon);
+    if (host.find(':') != std::string_view::npos &&
+        (host.front() != '[' || host.back() != ']')) {
+        return false; // a bare IPv6 host must be bracketed: "[::1]:7400"
+    }
+    const std::string_view port = address.substr(colon + 1);
+    if (port.size() > 5) {
+        return false;
+    }
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    return ec == std::errc{} && end == port.data() + port.size() && value >= 1 && value <= 65535;
+}
+
+std::string encode(const message& body) {
+    wire::MembershipMessage proto;
+    std::visit(
+        [&](const auto& m) {
+            using T = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<T, ping>) {
+                auto* out = proto.mutable_ping();
+                out->set_seq(m.seq);
+                put_id(out->mutable_target(), m.target);
+                put_updates(out->mutable_gossip(), m.gossip);
+            } else if constexpr (std::is_same_v<T, ping_req>) {
+                auto* out = proto.mutable_ping_req();
+                out->set_seq(m.seq);
+                put_id(out->mutable_target(), m.target);
+                out->set_target_address(m.target_address);
+                put_updates(out->mutable_gossip(), m.gossip);
+            } else if constexpr (std::is_same_v<T, ack>) {
+                auto* out = proto.mutable_ack();
+                out->set_seq(m.seq);
+                put_id(out->mutable_target(), m.target);
+                put_updates(out->mutable_gossip(), m.gossip);
+            } else if constexpr (std::is_same_v<T, nack>) {
+                auto* out = proto.mutable_nack();
+                out->set_seq(m.seq);
+                put_id(out->mutable_target(), m.target);
+            } else {
+                static_assert(std::is_same_v<T, sync>);
+                auto* out = proto.mutable_sync();
+                put_updates(out->mutable_members(), m.members);
+                out->set_reply_wanted(m.reply_wanted);
+            }
+        },
+        body);
+    std::string out;
+    const bool written = proto.SerializeToString(&out);
+    REEF_ASSERT(written);
+    REEF_ASSERT(out.size() < message_size_max);
+    return out;
+}
+
+result<message> decode(std::string_view bytes) {
+    if (bytes.size() >= message_size_max) {
+        return invalid("membership message is " + std::to_string(bytes.size()) +
+                       " bytes, too large");
+    }
+    wire::MembershipMessage proto;
+    if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+        return invalid("membership message is not a valid protobuf message");
+    }
+    switch (proto.body_case()) {
+    case wire::MembershipMessage::kPing: return get_ping(proto.ping());
+    case wire::MembershipMessage::kPingReq: return get_ping_req(proto.ping_req());
+    case wire::MembershipMessage::kAck: return get_ack(proto.ack());
+    case wire::MembershipMessage::kNack: return get_nack(proto.nack());
+    case wire::MembershipMessage::kSync: return get_sync(proto.sync());
+    case wire::MembershipMessage::BODY_NOT_SET: break;
+    }
+    return invalid("membership message has no body (or an unknown kind)");
+}
+
+} // namespace reef::membership

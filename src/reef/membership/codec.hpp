@@ -1,0 +1,36 @@
+#pragma once
+// Binary form of membership messages (protobuf, schema in wire/membership.proto; the layout is
+// described in docs/formats/wire.md). The bytes travel as the body of a wire::envelope on the
+// membership channel.
+//
+// Thread-safety: pure functions.
+// decode() validates every field (ids exactly 32 bytes, addresses "host:port" of at most 255
+// bytes, enums in range, bounded list lengths) and returns invalid_argument with a precise reason;
+// it never asserts on input.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "reef/base/result.hpp"
+#include "reef/membership/messages.hpp"
+
+namespace reef::membership {
+
+/// Longest member address accepted on the wire ("host:port").
+inline constexpr std::size_t address_size_max = 255;
+/// Most updates piggybacked on one ping / ping_req / ack.
+inline constexpr std::size_t gossip_count_max = 64;
+/// Most members in one sync (push-pull) message.
+inline constexpr std::size_t sync_members_max = 100'000;
+
+/// The protobuf bytes of `body`. `body` must be valid (what decode would accept); that is asserted.
+std::string encode(const message& body);
+/// Parse and validate; never asserts on input.
+result<message> decode(std::string_view bytes);
+
+/// Whether `address` looks like "host:port" (non-empty host, port 1..65535, no spaces, at most
+/// address_size_max bytes). Used by decode() and by the state machine for local inputs.
+bool is_valid_address(std::string_view address);
+
+} // namespace reef::membership

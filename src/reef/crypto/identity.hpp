@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <string>
+#include <string_view>
 
 #include "reef/base/ids.hpp"
 #include "reef/base/result.hpp"
@@ -31,6 +33,16 @@ public:
     static identity from_seed(const seed32& seed);
     /// From the 32 seed bytes stored in a key file; anything else is invalid_argument.
     static result<identity> from_seed_bytes(std::span<const std::uint8_t> bytes);
+    /// The key file text form, "reef-node-key-v1:<64 hex digits of the seed>\n" (a secret).
+    std::string to_text() const;
+    /// Accepts the text form (surrounding whitespace allowed); rejects anything else with a
+    /// reason that never echoes key material.
+    static result<identity> from_text(std::string_view text);
+
+    identity(const identity&) = default;
+    identity& operator=(const identity&) = default;
+    /// Wipes the secret key bytes.
+    ~identity();
 
     const seed32& seed() const { return seed_; }
     const public_key& public_key_bytes() const { return public_; }

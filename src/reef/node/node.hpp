@@ -1,0 +1,133 @@
+#pragma once
+// One Reef node as a sans-IO state machine: the composition root that owns every protocol core
+// (today: SWIM membership) and routes payloads between them and the transport.
+//
+// Thread-safety: none; one owner drives it (reefd's event loop, or a test).
+// Inputs, each with the current `instant`: on_payload, on_tick, on_unreachable, join, leave.
+// Outputs: take_effects() and next_deadline(). The driver arms one timer at next_deadline() and
+// drains take_effects() after every input.
+//
+// Effect order is an obligation: effects are executed in the order returned. A
+// persist_incarnation comes before any send_payload that may carry that incarnation, so a
+// crash can never let a restarted node reuse an incarnation it already announced.
+//
+// Untrusted input: every payload is decoded and validated before a core sees it. A malformed one
+// is dropped, counted, and reported as a payload_rejected effect (rate-limited; the suppressed
+// count travels with the next report). It never crashes the node.
+//
+// Invariants (check_invariants): the membership core's own; rejected <= received; the
+// incarnation this node last asked to persist never exceeds the core's and never goes down.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "reef/base/ids.hpp"
+#include "reef/base/result.hpp"
+#include "reef/base/time.hpp"
+#include "reef/membership/config.hpp"
+#include "reef/membership/swim.hpp"
+
+namespace reef::node {
+
+struct config {
+    membership::config membership;
+    /// Rejected-payload reports emitted per second at most; the rest are counted and the count
+    /// rides on the next report, so a peer sending garbage cannot flood the log.
+    std::uint32_t rejection_reports_per_second = 10;
+
+    [[nodiscard]] status validate() const;
+};
+
+/// Send `bytes` (an encoded wire::envelope) to node `to` at `address`. `to` is the zero id when
+/// only the address is known (joining through a seed); the transport accepts whichever
+/// authenticated node answers there.
+struct send_payload {
+    node_id to;
+    std::string address;
+    std::vector<std::uint8_t> bytes;
+};
+
+/// A payload from `from` was malformed and dropped. `suppressed` counts earlier rejections that
+/// were not reported because of the rate limit. The runtime logs it at warn with the sender id.
+struct payload_rejected {
+    node_id from;
+    std::string reason;
+    std::uint64_t suppressed = 0;
+};
+
+/// Durably record that this node has used `incarnation` (the runtime fsyncs it) before executing
+/// the effects that follow.
+struct persist_incarnation {
+    std::uint64_t incarnation = 0;
+};
+
+using member_changed = membership::member_changed;
+
+using effect = std::variant<persist_incarnation, send_payload, payload_rejected, member_changed>;
+
+struct node_stats {
+    std::uint64_t payloads_received = 0;
+    std::uint64_t payloads_rejected = 0;
+    std::uint64_t payloads_sent = 0;
+    std::uint64_t unreachable_reports = 0;
+};
+
+class node {
+public:
+    /// `incarnation` must be higher than any this node used before (the runtime persists it and
+    /// bumps it at every start). `address` is where peers reach this node.
+    node(const config& limits, node_id self, std::string address, std::uint64_t incarnation,
+         std::uint64_t seed);
+
+    /// Contact members at these "host:port" addresses and merge their views. Addresses are
+    /// validated by the caller (settings, control API).
+    void join(instant now, std::span<const std::string> addresses);
+    /// Announce a graceful leave. Gossip keeps flowing until the driver stops the node.
+    void leave(instant now);
+    /// A payload from the authenticated peer `from`.
+    void on_payload(instant now, const node_id& from, std::span<const std::uint8_t> bytes);
+    /// Call when now >= next_deadline(); calling early is harmless.
+    void on_tick(instant now);
+    /// The transport could not deliver to `to` (zero id: a seed address; membership retries it).
+    void on_unreachable(instant now, const node_id& to);
+
+    [[nodiscard]] std::vector<effect> take_effects();
+    [[nodiscard]] instant next_deadline() const;
+
+    node_id self() const { return self_; }
+    const std::string& address() const { return address_; }
+    bool has_left() const { return left_; }
+    std::uint64_t incarnation() const { return membership_.incarnation(); }
+    /// Every known member including this node, ordered by id.
+    std::vector<membership::member_view> members() const { return membership_.members(); }
+    /// Members alive or suspect, this node included.
+    std::size_t cluster_size() const { return membership_.live_count(); }
+    const membership::swim_stats& membership_stats() const { return membership_.stats(); }
+    const node_stats& stats() const { return stats_; }
+
+    void check_invariants() const;
+
+private:
+    void reject(instant now, const node_id& from, std::string reason);
+    void collect();
+
+    config limits_;
+    node_id self_;
+    std::string address_;
+    membership::swim membership_;
+    std::vector<effect> effects_;
+    node_stats stats_;
+    std::uint64_t incarnation_persisted_;
+    bool left_ = false;
+    // Rejection report rate limit: reports in the current one-second window.
+    instant report_window_start_;
+    std::uint32_t reports_in_window_ = 0;
+    std::uint64_t reports_suppressed_ = 0;
+};
+
+} // namespace reef::node

@@ -1,0 +1,314 @@
+#include "reef/control/api.hpp"
+
+#include <array>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "reef/membership/swim.hpp"
+#include "reef/node/address.hpp"
+#include "reef/node/node.hpp"
+#include "reef/node/version.hpp"
+
+namespace reef::control {
+
+namespace {
+
+using json = nlohmann::json;
+
+std::string dump(const json& value) {
+    // Replace rather than throw on invalid UTF-8: a message may quote what a client sent.
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+response ok_json(const json& value) { return response{200, dump(value), {}}; }
+
+outcome reply_only(response reply) { return outcome{std::move(reply), std::monostate{}}; }
+
+outcome invalid(std::string_view message) {
+    return reply_only(error_response(400, errc::invalid_argument, message));
+}
+
+/// A name from the request, safe and short enough to quote back.
+std::string shown(std::string_view text) {
+    constexpr std::size_t shown_max = 40;
+    std::string out = "\"";
+    for (std::size_t i = 0; i < text.size() && i < shown_max; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        out += (c < 0x20 || c > 0x7e || c == '"') ? '?' : static_cast<char>(c);
+    }
+    out += text.size() > shown_max ? "\"..." : "\"";
+    return out;
+}
+
+/// Nesting depth of a JSON text (brackets outside strings), checked before parsing so that a
+/// deeply nested body cannot make the parser or the value's destructor recurse without bound.
+std::size_t json_depth(std::string_view text) {
+    std::size_t depth = 0;
+    std::size_t deepest = 0;
+    bool in_string = false;
+    bool escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) {
+                escaped = false;
+            } else if (c == '\\') {
+                escaped = true;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
+/// The body as a JSON object (an empty body is an empty object), or the 400 to send.
+std::variant<json, outcome> parse_object(const std::string& body) {
+    if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+        return json::object();
+    }
+    if (json_depth(body) > json_depth_max) {
+        return invalid("body nests deeper than " + std::to_string(json_depth_max) + " levels");
+    }
+    json parsed = json::parse(body, nullptr, false);
+    if (parsed.is_discarded()) {
+        // Parse again for the position and reason; exceptions stay inside this function.
+        std::string reason = "syntax error";
+        try {
+            const json strict = json::parse(body);
+            reason = strict.dump(); // not reached: the lenient parse failed
+        } catch (const json::parse_error& failure) {
+            reason = failure.what();
+            const auto bracket = reason.find("] ");
+            if (bracket != std::string::npos) {
+                reason = reason.substr(bracket + 2);
+            }
+        }
+        return invalid("body is not valid JSON: " + reason);
+    }
+    if (!parsed.is_object()) {
+        return invalid(std::string("body must be a JSON object, got ") + parsed.type_name());
+    }
+    return parsed;
+}
+
+std::optional<outcome> refuse_unknown_fields(const json& body,
+                                             std::initializer_list<std::string_view> known) {
+    for (const auto& [key, value] : body.items()) {
+        bool is_known = false;
+        for (auto name : known) {
+            is_known = is_known || key == name;
+        }
+        if (!is_known) {
+            return invalid("unknown field " + shown(key));
+        }
+    }
+    return std::nullopt;
+}
+
+json network_json(const network_facts& network) {
+    return json{{"sessions_open", network.sessions_open},
+                {"sessions_established", network.sessions_established},
+                {"handshakes_refused", network.handshakes_refused},
+                {"frames_rejected", network.frames_rejected},
+                {"payloads_sent", network.payloads_sent},
+                {"payloads_received", network.payloads_received},
+                {"payloads_dropped", network.payloads_dropped}};
+}
+
+json membership_json(const node::node& local) {
+    const auto& stats = local.membership_stats();
+    return json{{"probes_sent", stats.probes_sent},
+                {"indirect_probes_sent", stats.indirect_probes_sent},
+                {"suspicions_raised", stats.suspicions_raised},
+                {"refutations", stats.refutations},
+                {"messages_rejected", stats.messages_rejected + local.stats().payloads_rejected},
+                {"local_health", stats.local_health}};
+}
+
+outcome get_status(const node::node& local, const runtime_facts& facts) {
+    const node_id self = local.self();
+    json body{{"node_id", self.hex()},
+              {"short_id", self.short_hex()},
+              {"address", local.address()},
+              {"state", local.has_left() ? "left" : "alive"},
+              {"incarnation", local.incarnation()},
+              {"uptime_seconds", facts.uptime.sec()},
+              {"cluster_size", local.cluster_size()},
+              {"pid", facts.pid},
+              {"version", std::string(node::version)},
+              {"data_dir", facts.data_dir},
+              {"network", network_json(facts.network)},
+              {"membership", membership_json(local)}};
+    return reply_only(ok_json(body));
+}
+
+outcome get_peers(const node::node& local, const runtime_facts& facts) {
+    json members = json::array();
+    for (const auto& member : local.members()) {
+        const auto& update = member.update;
+        const duration since = facts.now - member.state_since;
+        json entry{{"node_id", update.id.hex()},
+                   {"short_id", update.id.short_hex()},
+                   {"address", update.address},
+                   {"state", std::string(membership::to_string(update.state))},
+                   {"incarnation", update.incarnation},
+                   {"rtt_ms", nullptr},
+                   {"since_seconds", since < duration::zero() ? 0.0 : since.sec()},
+                   {"self", update.id == local.self()}};
+        if (member.rtt) {
+            entry["rtt_ms"] = member.rtt->ms();
+        }
+        members.push_back(std::move(entry));
+    }
+    return reply_only(ok_json(json{{"members", std::move(members)}}));
+}
+
+outcome post_join(const request& incoming, const node::node& local) {
+    auto parsed = parse_object(incoming.body);
+    if (auto* refused = std::get_if<outcome>(&parsed)) {
+        return std::move(*refused);
+    }
+    const json& body = std::get<json>(parsed);
+    if (auto refused = refuse_unknown_fields(body, {"address"})) {
+        return std::move(*refused);
+    }
+    const auto field = body.find("address");
+    if (field == body.end()) {
+        return invalid("missing field \"address\" (HOST:PORT of a member to join through)");
+    }
+    if (!field->is_string()) {
+        return invalid(std::string("field \"address\" must be a string, got ") +
+                       field->type_name());
+    }
+    auto address = node::parse_address(field->get_ref<const std::string&>());
+    if (!address) {
+        return invalid(address.failure().message);
+    }
+    if (address->text() == local.address()) {
+        return invalid("address " + address->text() + " is this node's own address");
+    }
+    if (local.has_left()) {
+        return reply_only(error_response(409, errc::failed_precondition,
+                                         "this node has left the cluster and is shutting down"));
+    }
+    return outcome{ok_json(json{{"ok", true}}), join_command{address->text()}};
+}
+
+outcome post_leave(const request& incoming) {
+    auto parsed = parse_object(incoming.body);
+    if (auto* refused = std::get_if<outcome>(&parsed)) {
+        return std::move(*refused);
+    }
+    if (auto refused = refuse_unknown_fields(std::get<json>(parsed), {})) {
+        return std::move(*refused);
+    }
+    return outcome{ok_json(json{{"ok", true}}), leave_command{}};
+}
+
+struct route {
+    std::string_view path;
+    std::string_view method;
+};
+
+constexpr std::array<route, 4> routes{{
+    {"/v1/status", "GET"},
+    {"/v1/peers", "GET"},
+    {"/v1/join", "POST"},
+    {"/v1/leave", "POST"},
+}};
+
+} // namespace
+
+outcome handle(const request& incoming, const node::node& local, const runtime_facts& facts) {
+    std::string_view path = incoming.target;
+    path = path.substr(0, path.find('?'));
+    const route* found = nullptr;
+    for (const auto& candidate : routes) {
+        if (candidate.path == path) {
+            found = &candidate;
+        }
+    }
+    if (found == nullptr) {
+        return reply_only(error_response(
+            404, errc::not_found,
+            "no such endpoint " + shown(path) + " (try /v1/status, /v1/peers, /v1/join, "
+                                                  "/v1/leave)"));
+    }
+    if (incoming.method != found->method) {
+        response refused = error_response(405, errc::invalid_argument,
+                                          "method " + shown(incoming.method) + " is not allowed on " +
+                                              std::string(found->path) + "; use " +
+                                              std::string(found->method));
+        refused.allow = std::string(found->method);
+        return reply_only(std::move(refused));
+    }
+    if (incoming.body.size() > body_size_max) {
+        return reply_only(error_response(413, errc::resource_exhausted,
+                                         "body is " + std::to_string(incoming.body.size()) +
+                                             " bytes (at most " + std::to_string(body_size_max) +
+                                             ")"));
+    }
+    if (path == "/v1/status") {
+        return get_status(local, facts);
+    }
+    if (path == "/v1/peers") {
+        return get_peers(local, facts);
+    }
+    if (path == "/v1/join") {
+        return post_join(incoming, local);
+    }
+    REEF_ASSERT(path == "/v1/leave");
+    return post_leave(incoming);
+}
+
+response error_response(int status, errc code, std::string_view message) {
+    REEF_ASSERT(status >= 400 && status <= 599);
+    json body{{"error", {{"code", std::string(to_string(code))}, {"message", message}}}};
+    return response{status, dump(body), {}};
+}
+
+int http_status_of(errc code) {
+    switch (code) {
+    case errc::invalid_argument: return 400;
+    case errc::not_found: return 404;
+    case errc::already_exists: return 409;
+    case errc::unavailable: return 503;
+    case errc::timeout: return 504;
+    case errc::aborted: return 409;
+    case errc::failed_precondition: return 409;
+    case errc::permission_denied: return 403;
+    case errc::resource_exhausted: return 429;
+    case errc::io_error: return 500;
+    case errc::internal: return 500;
+    }
+    return 500;
+}
+
+std::string_view reason_phrase(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+} // namespace reef::control

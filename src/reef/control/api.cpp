@@ -242,10 +242,10 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
                                                   "/v1/leave)"));
     }
     if (incoming.method != found->method) {
-        response refused = error_response(405, errc::invalid_argument,
-                                          "method " + shown(incoming.method) + " is not allowed on " +
-                                              std::string(found->path) + "; use " +
-                                              std::string(found->method));
+        response refused = error_response(
+            405, errc::invalid_argument,
+            "method " + shown(incoming.method) + " is not allowed on " +
+                std::string(found->path) + "; use " + std::string(found->method));
         refused.allow = std::string(found->method);
         return reply_only(std::move(refused));
     }

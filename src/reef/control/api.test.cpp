@@ -231,7 +231,8 @@ TEST(api_errors, error_response_has_the_documented_shape) {
     const response reply = error_response(400, errc::invalid_argument, "bad \"thing\"");
     EXPECT_EQ(reply.status, 400);
     const json body = json::parse(reply.body);
-    EXPECT_EQ(body, json({{"error", {{"code", "invalid argument"}, {"message", "bad \"thing\""}}}}));
+    const json expected{{"error", {{"code", "invalid argument"}, {"message", "bad \"thing\""}}}};
+    EXPECT_EQ(body, expected);
 }
 
 TEST(api_errors, status_codes_and_reasons) {

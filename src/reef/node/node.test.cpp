@@ -277,7 +277,8 @@ TEST(node, config_validation_refuses_zero_report_rate) {
     EXPECT_EQ(checked.failure().code, errc::invalid_argument);
 }
 
-RC_GTEST_PROP(node, arbitrary_bytes_never_crash_and_are_counted, (std::vector<std::uint8_t> bytes)) {
+RC_GTEST_PROP(node, arbitrary_bytes_never_crash_and_are_counted,
+              (std::vector<std::uint8_t> bytes)) {
     node one(test_config(), id_of(1), address_of(1), 1, 1);
     one.on_payload(instant::from_ns(0), id_of(2), bytes);
     (void)one.take_effects();

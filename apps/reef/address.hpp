@@ -1,0 +1,53 @@
+#pragma once
+// Parsing and validation of the addresses a user types: HOST:PORT, node numbers, control socket
+// paths. Pure functions; every rejection carries a message that says what was expected.
+// Thread-safety: stateless.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "reef/base/result.hpp"
+
+namespace reef::cli {
+
+/// The most nodes `reef up` starts on one machine. Each is a process with its own port, so more
+/// than this on one machine is almost certainly a typo.
+inline constexpr int local_nodes_max = 64;
+inline constexpr int local_nodes_default = 4;
+inline constexpr std::uint16_t base_port_default = 7401;
+/// Below 1024 needs privileges; `reef up` refuses such ports rather than fail inside reefd.
+inline constexpr std::uint16_t base_port_min = 1024;
+/// sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
+inline constexpr std::size_t socket_path_size_max = 107;
+
+struct host_port {
+    std::string host; // a hostname, an IPv4 literal, or an IPv6 literal without brackets
+    std::uint16_t port = 0;
+
+    /// "host:port", with brackets around an IPv6 host.
+    std::string text() const;
+};
+
+/// "HOST:PORT" or "[IPV6]:PORT"; port 1-65535; host a DNS name or an IP literal.
+result<host_port> parse_host_port(std::string_view text);
+
+/// A positive decimal integer in [min, max]; `what` names the input in the message.
+result<int> parse_bounded_int(std::string_view text, int min, int max, std::string_view what);
+
+/// Where a command sends its control request (the global `--node`).
+struct node_target {
+    enum class kind : std::uint8_t { local_node, socket_path, tcp };
+    kind which = kind::local_node;
+    int node_number = 1;     // kind::local_node
+    std::string socket_path; // kind::socket_path
+    host_port tcp;           // kind::tcp
+};
+
+/// N (1..local_nodes_max), a path containing '/' (a control socket), or HOST:PORT.
+result<node_target> parse_node_target(std::string_view text);
+
+/// Checks that a Unix socket path fits in sockaddr_un.
+status check_socket_path(std::string_view path);
+
+} // namespace reef::cli

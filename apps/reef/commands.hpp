@@ -1,0 +1,49 @@
+#pragma once
+// The `reef` commands. main.cpp parses and validates the command line into these option structs
+// (usage errors exit 2 there); each run_* function does the work, prints its result (a table, or
+// JSON with --json) on stdout and its errors on stderr, and returns the exit code: 0 on success,
+// 1 on a runtime error, 2 on a usage error found only at run time.
+// Thread-safety: none; the CLI is single-threaded.
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "address.hpp"
+
+namespace reef::cli {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_usage = 2;
+
+/// Options every command accepts.
+struct global_options {
+    node_target target;        // --node (default: node 1 of the local cluster)
+    bool target_given = false; // --node was on the command line
+    std::filesystem::path dir; // --dir, already defaulted
+    std::chrono::milliseconds timeout{5000};
+    bool json = false;
+};
+
+struct init_options {
+    std::optional<std::filesystem::path> cluster_key;
+    std::optional<host_port> address; // where other machines will reach this one
+};
+
+struct up_options {
+    std::optional<int> nodes;
+    std::optional<int> base_port;
+    std::chrono::seconds wait{60};
+};
+
+int run_init(const global_options& global, const init_options& options);
+int run_up(const global_options& global, const up_options& options);
+int run_down(const global_options& global);
+int run_status(const global_options& global);
+int run_peers(const global_options& global);
+int run_join(const global_options& global, const host_port& address);
+int run_leave(const global_options& global);
+
+} // namespace reef::cli

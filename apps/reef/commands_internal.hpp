@@ -1,0 +1,26 @@
+#pragma once
+// Helpers shared by the command implementations. Thread-safety: none needed.
+
+#include <string>
+
+#include "commands.hpp"
+#include "control_client.hpp"
+#include "reef/base/result.hpp"
+
+namespace reef::cli {
+
+/// Prints "reef: <message>" on stderr and returns exit_failure.
+int report(const error& failure);
+/// Prints "reef: <message>" on stderr and returns exit_usage.
+int report_usage(const std::string& message);
+
+/// Prints `value` as indented JSON on stdout.
+void print_json(const nlohmann::json& value);
+
+/// The control client for the global --node.
+control_client client_for(const global_options& global);
+
+/// Creates `dir` and its parents; a directory it creates gets mode 0700.
+status make_private_dirs(const std::filesystem::path& dir);
+
+} // namespace reef::cli

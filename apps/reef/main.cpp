@@ -1,0 +1,204 @@
+// reef: the command-line client of a Reef cluster. This file holds only the command-line
+// definition (CLI11 lives in this one translation unit); commands.hpp does the work.
+
+#include <cstdlib>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "address.hpp"
+#include "commands.hpp"
+#include "local_cluster.hpp"
+
+namespace {
+
+using namespace reef::cli;
+
+/// A CLI11 validator backed by one of our parse functions, so the message is ours.
+template <typename Parse>
+CLI::Validator checked_by(Parse parse, std::string description) {
+    return CLI::Validator(
+        [parse](std::string& text) -> std::string {
+            auto parsed = parse(text);
+            return parsed ? std::string() : parsed.failure().message;
+        },
+        std::move(description));
+}
+
+auto bounded(int min, int max, std::string what) {
+    return checked_by(
+        [=](const std::string& text) { return parse_bounded_int(text, min, max, what); }, "");
+}
+
+struct command_line {
+    std::string node_text;
+    std::string dir_text;
+    std::string timeout_text = "5";
+    bool json = false;
+    std::string key_text;
+    std::string address_text;
+    std::string nodes_text;
+    std::string base_port_text;
+    std::string wait_text = "60";
+    std::string join_text;
+};
+
+void add_json_flag(CLI::App* command, command_line& line) {
+    command->add_flag("--json", line.json, "Print the result as JSON");
+}
+
+void define_commands(CLI::App& app, command_line& line) {
+    auto* init = app.add_subcommand("init", "Create the cluster key and print how machines join");
+    init->add_option("--cluster-key", line.key_text,
+                     "Where to write the key (default: DIR/cluster.key)")
+        ->check(checked_by(
+            [](const std::string& text) -> reef::result<bool> {
+                if (text.empty()) {
+                    return reef::make_error(reef::errc::invalid_argument,
+                                            "--cluster-key must not be empty");
+                }
+                return true;
+            },
+            "FILE"));
+    init->add_option("--address", line.address_text,
+                     "HOST:PORT where other machines will reach this one (default: this "
+                     "machine's first IPv4 address, port 7400)")
+        ->check(checked_by(parse_host_port, "HOST:PORT"));
+    auto* up =
+        app.add_subcommand("up", "Start a local cluster on 127.0.0.1 (or its missing nodes)");
+    up->add_option("--nodes", line.nodes_text,
+                   "How many nodes (1-" + std::to_string(local_nodes_max) +
+                       "; default 4, or what the last `reef up` used)")
+        ->check(bounded(1, local_nodes_max, "--nodes"));
+    up->add_option("--base-port", line.base_port_text,
+                   "Node K listens on 127.0.0.1:BASE+K-1 (default 7401, or the last one used)")
+        ->check(bounded(base_port_min, 65535, "--base-port"));
+    up->add_option("--wait", line.wait_text,
+                   "Seconds to wait for the cluster to form (1-3600, default 60)")
+        ->check(bounded(1, 3600, "--wait"));
+    app.add_subcommand("down", "Stop the local cluster's nodes (graceful leave; --node N: one)");
+    app.add_subcommand("status", "Show one node: id, address, state, uptime, cluster size");
+    app.add_subcommand("peers", "List every member as one node sees it");
+    auto* join = app.add_subcommand("join", "Ask the node to join the cluster of HOST:PORT");
+    join->add_option("ADDR", line.join_text, "HOST:PORT of any member")
+        ->required()
+        ->check(checked_by(parse_host_port, "HOST:PORT"));
+    app.add_subcommand("leave", "Ask the node to leave the cluster gracefully and stop");
+    for (auto* command : app.get_subcommands({})) {
+        add_json_flag(command, line);
+    }
+}
+
+std::chrono::milliseconds parse_timeout(const std::string& text) {
+    return std::chrono::milliseconds(static_cast<long>(std::stod(text) * 1000));
+}
+
+reef::result<bool> check_timeout(const std::string& text) {
+    char* end = nullptr;
+    double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !(value >= 0.1) || value > 600) {
+        return reef::make_error(reef::errc::invalid_argument,
+                                "--timeout must be a number of seconds from 0.1 to 600, got \"" +
+                                    text + "\"");
+    }
+    return true;
+}
+
+int dispatch(const CLI::App& app, const command_line& line) {
+    global_options global;
+    global.json = line.json;
+    global.timeout = parse_timeout(line.timeout_text);
+    global.target_given = !line.node_text.empty();
+    if (global.target_given) {
+        global.target = parse_node_target(line.node_text).value();
+    }
+    if (!line.dir_text.empty()) {
+        global.dir = std::filesystem::absolute(line.dir_text);
+    } else {
+        auto dir = default_local_dir();
+        if (!dir) {
+            std::cerr << "reef: " << dir.failure().message << "\n";
+            return exit_failure;
+        }
+        global.dir = *dir;
+    }
+    const CLI::App* command = app.get_subcommands().front();
+    const std::string& name = command->get_name();
+    if (name == "init") {
+        init_options options;
+        if (!line.key_text.empty()) {
+            options.cluster_key = std::filesystem::absolute(line.key_text);
+        }
+        if (!line.address_text.empty()) {
+            options.address = parse_host_port(line.address_text).value();
+        }
+        return run_init(global, options);
+    }
+    if (name == "up") {
+        up_options options;
+        if (!line.nodes_text.empty()) {
+            options.nodes = std::stoi(line.nodes_text);
+        }
+        if (!line.base_port_text.empty()) {
+            options.base_port = std::stoi(line.base_port_text);
+        }
+        options.wait = std::chrono::seconds(std::stoi(line.wait_text));
+        return run_up(global, options);
+    }
+    if (name == "down") {
+        return run_down(global);
+    }
+    if (name == "status") {
+        return run_status(global);
+    }
+    if (name == "peers") {
+        return run_peers(global);
+    }
+    if (name == "join") {
+        return run_join(global, parse_host_port(line.join_text).value());
+    }
+    REEF_ASSERT(name == "leave");
+    return run_leave(global);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app("reef: control a Reef cluster (one `reefd` per machine; all nodes are equal)",
+                 "reef");
+    app.require_subcommand(1);
+    app.fallthrough();
+    command_line line;
+    app.add_option("--node", line.node_text,
+                   "Which node to talk to: N (node N of the local cluster, default 1), the path "
+                   "of a control socket, or HOST:PORT of a TCP control address")
+        ->check(checked_by(parse_node_target, "N|SOCKET|HOST:PORT"));
+    app.add_option("--dir", line.dir_text,
+                   "The local cluster directory (default $XDG_DATA_HOME/reef/local, "
+                   "XDG_DATA_HOME defaulting to ~/.local/share)")
+        ->check(checked_by(
+            [](const std::string& text) -> reef::result<bool> {
+                if (text.empty()) {
+                    return reef::make_error(reef::errc::invalid_argument,
+                                            "--dir must not be empty");
+                }
+                return true;
+            },
+            "DIR"));
+    app.add_option("--timeout", line.timeout_text,
+                   "Seconds to wait for each answer from a node (default 5)")
+        ->check(checked_by(check_timeout, "SECONDS"));
+    define_commands(app, line);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "reef: " << e.what() << "\n"
+                  << "Run `reef --help` or `reef COMMAND --help` for usage.\n";
+        return exit_usage;
+    }
+    return dispatch(app, line);
+}

@@ -1,0 +1,140 @@
+#include "output.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "reef/base/assert.hpp"
+
+namespace reef::cli {
+namespace {
+
+using json = nlohmann::json;
+
+std::string format_fixed(double value, int decimals) {
+    char buffer[64];
+    std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
+    return buffer;
+}
+
+std::string two_digits(long value) {
+    return (value < 10 ? "0" : "") + std::to_string(value);
+}
+
+std::string count_text(const json& object, const char* key) {
+    if (!object.is_object() || !object.contains(key) || !object[key].is_number()) {
+        return "?";
+    }
+    return object[key].dump();
+}
+
+} // namespace
+
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows) {
+    REEF_ASSERT(!header.empty());
+    std::vector<std::size_t> widths(header.size());
+    for (std::size_t i = 0; i < header.size(); ++i) {
+        widths[i] = header[i].size();
+    }
+    for (const auto& row : rows) {
+        REEF_ASSERT(row.size() == header.size());
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            widths[i] = std::max(widths[i], row[i].size());
+        }
+    }
+    std::string out;
+    auto append_row = [&](const std::vector<std::string>& row) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            line += row[i];
+            if (i + 1 < row.size()) {
+                line.append(widths[i] - row[i].size() + 2, ' ');
+            }
+        }
+        out += line + "\n";
+    };
+    append_row(header);
+    for (const auto& row : rows) {
+        append_row(row);
+    }
+    return out;
+}
+
+std::string format_duration(double seconds) {
+    if (!std::isfinite(seconds) || seconds < 0) {
+        return "-";
+    }
+    if (seconds < 1) {
+        return std::to_string(std::lround(seconds * 1000)) + "ms";
+    }
+    if (seconds < 60) {
+        return format_fixed(seconds, 1) + "s";
+    }
+    auto whole = static_cast<long>(seconds);
+    if (whole < 3600) {
+        return std::to_string(whole / 60) + "m" + two_digits(whole % 60) + "s";
+    }
+    if (whole < 86400) {
+        return std::to_string(whole / 3600) + "h" + two_digits(whole % 3600 / 60) + "m";
+    }
+    return std::to_string(whole / 86400) + "d" + two_digits(whole % 86400 / 3600) + "h";
+}
+
+std::string format_rtt(const json& rtt_ms) {
+    if (!rtt_ms.is_number()) {
+        return "-";
+    }
+    double value = rtt_ms.get<double>();
+    if (!std::isfinite(value) || value < 0) {
+        return "-";
+    }
+    return format_fixed(value, value < 10 ? 2 : 1) + "ms";
+}
+
+std::string render_peers(const json& peers) {
+    std::vector<std::vector<std::string>> rows;
+    for (const json& member : peers["members"]) {
+        bool self = member.value("self", false);
+        double since = member.contains("since_seconds") && member["since_seconds"].is_number()
+                           ? member["since_seconds"].get<double>()
+                           : -1;
+        rows.push_back({member["short_id"].get<std::string>() + (self ? " *" : ""),
+                        member["address"].get<std::string>(), member["state"].get<std::string>(),
+                        member["incarnation"].dump(), format_rtt(member.value("rtt_ms", json())),
+                        format_duration(since)});
+    }
+    return render_table({"ID", "ADDRESS", "STATE", "INCARNATION", "RTT", "SINCE"}, rows);
+}
+
+std::string render_status(const json& status) {
+    const json network = status.value("network", json::object());
+    const json membership = status.value("membership", json::object());
+    std::vector<std::vector<std::string>> rows = {
+        {"node id", status["node_id"].get<std::string>()},
+        {"address", status["address"].get<std::string>()},
+        {"state", status["state"].get<std::string>()},
+        {"incarnation", status["incarnation"].dump()},
+        {"cluster size", status["cluster_size"].dump()},
+        {"uptime", format_duration(status["uptime_seconds"].get<double>())},
+        {"pid", status["pid"].dump()},
+        {"version", status.value("version", std::string("?"))},
+        {"data dir", status.value("data_dir", std::string("?"))},
+        {"sessions", count_text(network, "sessions_established") + " established, " +
+                         count_text(network, "handshakes_refused") + " handshakes refused, " +
+                         count_text(network, "frames_rejected") + " frames rejected"},
+        {"probes", count_text(membership, "probes_sent") + " sent, " +
+                       count_text(membership, "indirect_probes_sent") + " indirect, " +
+                       count_text(membership, "suspicions_raised") + " suspicions, local health " +
+                       count_text(membership, "local_health")},
+    };
+    std::string out;
+    for (const auto& row : rows) {
+        out += row[0];
+        out.append(14 - row[0].size(), ' ');
+        out += row[1] + "\n";
+    }
+    return out;
+}
+
+} // namespace reef::cli

@@ -1,0 +1,106 @@
+#include "output.hpp"
+
+#include <gtest/gtest.h>
+
+#include "control_client.hpp"
+
+namespace reef::cli {
+namespace {
+
+using json = nlohmann::json;
+
+json member(const std::string& short_id, const std::string& state, json rtt) {
+    return {{"node_id", short_id + std::string(52, '0')},
+            {"short_id", short_id},
+            {"address", "127.0.0.1:7401"},
+            {"state", state},
+            {"incarnation", 2},
+            {"rtt_ms", rtt},
+            {"since_seconds", 75.0},
+            {"self", false}};
+}
+
+json status_answer() {
+    return {{"node_id", std::string(64, 'a')}, {"short_id", std::string(12, 'a')},
+            {"address", "127.0.0.1:7401"},     {"state", "alive"},
+            {"incarnation", 3},                {"uptime_seconds", 12.5},
+            {"cluster_size", 4},               {"pid", 4242},
+            {"version", "0.1.0"},              {"data_dir", "/tmp/n1"},
+            {"network", {{"sessions_established", 3}}}};
+}
+
+TEST(render_table, aligns_columns) {
+    std::string table = render_table({"A", "LONGER"}, {{"wide cell", "x"}, {"y", "z"}});
+    EXPECT_EQ(table, "A          LONGER\n"
+                     "wide cell  x\n"
+                     "y          z\n");
+}
+
+TEST(format_duration, picks_a_readable_unit) {
+    EXPECT_EQ(format_duration(0.25), "250ms");
+    EXPECT_EQ(format_duration(12.5), "12.5s");
+    EXPECT_EQ(format_duration(192), "3m12s");
+    EXPECT_EQ(format_duration(7500), "2h05m");
+    EXPECT_EQ(format_duration(3 * 86400 + 4 * 3600), "3d04h");
+    EXPECT_EQ(format_duration(-1), "-");
+}
+
+TEST(format_rtt, shows_unknown_as_a_dash) {
+    EXPECT_EQ(format_rtt(json()), "-");
+    EXPECT_EQ(format_rtt(json(0.214)), "0.21ms");
+    EXPECT_EQ(format_rtt(json(12.34)), "12.3ms");
+    EXPECT_EQ(format_rtt(json("fast")), "-");
+}
+
+TEST(render_peers, lists_every_member_and_marks_self) {
+    json peers = {{"members", {member("aaaaaaaaaaaa", "alive", 0.5), member("bbbbbbbbbbbb", "dead",
+                                                                            json())}}};
+    peers["members"][0]["self"] = true;
+    ASSERT_TRUE(check_peers_shape(peers).ok());
+    std::string table = render_peers(peers);
+    EXPECT_NE(table.find("aaaaaaaaaaaa *"), std::string::npos) << table;
+    EXPECT_NE(table.find("bbbbbbbbbbbb  "), std::string::npos) << table;
+    EXPECT_NE(table.find("dead"), std::string::npos);
+    EXPECT_NE(table.find("0.50ms"), std::string::npos);
+    EXPECT_NE(table.find("1m15s"), std::string::npos);
+    EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 3);
+}
+
+TEST(render_status, shows_the_key_facts) {
+    json answer = status_answer();
+    ASSERT_TRUE(check_status_shape(answer).ok());
+    std::string text = render_status(answer);
+    EXPECT_NE(text.find(std::string(64, 'a')), std::string::npos);
+    EXPECT_NE(text.find("cluster size  4"), std::string::npos) << text;
+    EXPECT_NE(text.find("12.5s"), std::string::npos);
+    EXPECT_NE(text.find("3 established"), std::string::npos);
+    EXPECT_NE(text.find("? handshakes refused"), std::string::npos); // absent counters
+}
+
+TEST(check_status_shape, rejects_missing_or_mistyped_fields) {
+    for (const char* key : {"node_id", "address", "incarnation", "cluster_size", "pid"}) {
+        json answer = status_answer();
+        answer.erase(key);
+        EXPECT_FALSE(check_status_shape(answer).ok()) << key;
+    }
+    json negative = status_answer();
+    negative["incarnation"] = -1;
+    EXPECT_FALSE(check_status_shape(negative).ok());
+    json text_size = status_answer();
+    text_size["cluster_size"] = "4";
+    EXPECT_FALSE(check_status_shape(text_size).ok());
+}
+
+TEST(check_peers_shape, rejects_bad_member_lists) {
+    EXPECT_FALSE(check_peers_shape(json::object()).ok());
+    EXPECT_FALSE(check_peers_shape({{"members", "none"}}).ok());
+    EXPECT_FALSE(check_peers_shape({{"members", {1, 2}}}).ok());
+    json no_state = member("aaaaaaaaaaaa", "alive", 1.0);
+    no_state.erase("state");
+    EXPECT_FALSE(check_peers_shape({{"members", {no_state}}}).ok());
+    EXPECT_FALSE(check_peers_shape({{"members", {member("a", "alive", "slow")}}}).ok());
+    EXPECT_TRUE(check_peers_shape({{"members", json::array()}}).ok());
+}
+
+} // namespace
+} // namespace reef::cli

@@ -38,51 +38,78 @@ void put_updates(proto_updates* out, const std::vector<member_update>& updates) 
 
 error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
 
-result<node_id> get_id(const std::string& bytes, std::string_view field) {
+result<node_id> get_id(const std::string& bytes, const std::string& field) {
     if (bytes.size() != id256::size_bytes) {
-        return invalid(std::string(field) + " must be 32 bytes, got " +
-                       std::to_string(bytes.size()));
+        return invalid(field + " must be 32 bytes, got " + std::to_string(bytes.size()));
     }
     id256::bytes_type raw{};
     std::memcpy(raw.data(), bytes.data(), raw.size());
     return node_id{raw};
 }
 
-result<node_id> get_nonzero_id(const std::string& bytes, std::string_view field) {
-    auto id = get_id(bytes, field);
-    if (id && id->is_zero()) {
-        return invalid(std::string(field) + " must not be the zero id");
-    }
-    return id;
-}
-
-status check_address(const std::string& address, std::string_view field) {
+status check_address(const std::string& address, const std::string& field) {
     if (address.empty()) {
-        return invalid(std::string(field) + " is empty");
+        return invalid(field + " is empty");
     }
     if (address.size() > address_size_max) {
-        return invalid(std::string(field) + " is " + std::to_string(address.size()) +
-                       " bytes, more than " + std::to_string(address_size_max));
+        return invalid(field + " is " + std::to_string(address.size()) + " bytes, more than " +
+                       std::to_string(address_size_max));
     }
     if (!is_valid_address(address)) {
-        return invalid(std::string(field) + " is not host:port");
+        return invalid(field + " is not host:port");
     }
     return {};
 }
 
-result<member_update> get_update(const wire::MemberUpdate& in, std::string_view field) {
-    const std::string prefix(field);
-    auto id = get_nonzero_id(in.id(), prefix + ".id");
+status check_target(const node_id& target, const std::string& field) {
+    if (target.is_zero()) {
+        return invalid(field + " is the zero id");
+    }
+    return {};
+}
+
+status check_update(const member_update& update, const std::string& field) {
+    if (update.id.is_zero()) {
+        return invalid(field + ".id is the zero id");
+    }
+    if (auto ok = check_address(update.address, field + ".address"); !ok) {
+        return ok;
+    }
+    if (static_cast<int>(update.state) > static_cast<int>(member_state::left)) {
+        return invalid(field + ".state " + std::to_string(static_cast<int>(update.state)) +
+                       " is not a member state");
+    }
+    if (update.incarnation > incarnation_max) {
+        return invalid(field + ".incarnation " + std::to_string(update.incarnation) +
+                       " is larger than " + std::to_string(incarnation_max));
+    }
+    return {};
+}
+
+status check_updates(const std::vector<member_update>& updates, std::size_t count_max,
+                     const std::string& field) {
+    if (updates.size() > count_max) {
+        return invalid(field + " has " + std::to_string(updates.size()) +
+                       " entries, more than " + std::to_string(count_max));
+    }
+    for (std::size_t i = 0; i < updates.size(); ++i) {
+        if (auto ok = check_update(updates[i], field + "[" + std::to_string(i) + "]"); !ok) {
+            return ok;
+        }
+    }
+    return {};
+}
+
+// Structural conversion only (lengths, enum range); content rules are validate()'s.
+result<member_update> get_update(const wire::MemberUpdate& in, const std::string& field) {
+    auto id = get_id(in.id(), field + ".id");
     if (!id) {
         return id.failure();
-    }
-    if (auto ok = check_address(in.address(), prefix + ".address"); !ok) {
-        return ok.failure();
     }
     const int state = static_cast<int>(in.state());
     if (state < static_cast<int>(member_state::alive) ||
         state > static_cast<int>(member_state::left)) {
-        return invalid(prefix + ".state " + std::to_string(state) + " is not a member state");
+        return invalid(field + ".state " + std::to_string(state) + " is not a member state");
     }
     member_update out;
     out.id = *id;
@@ -90,7 +117,7 @@ result<member_update> get_update(const wire::MemberUpdate& in, std::string_view 
     out.incarnation = in.incarnation();
     out.state = static_cast<member_state>(state);
     if (!in.origin().empty()) {
-        auto origin = get_id(in.origin(), prefix + ".origin");
+        auto origin = get_id(in.origin(), field + ".origin");
         if (!origin) {
             return origin.failure();
         }
@@ -100,17 +127,16 @@ result<member_update> get_update(const wire::MemberUpdate& in, std::string_view 
 }
 
 result<std::vector<member_update>> get_updates(const proto_updates& in, std::size_t count_max,
-                                               std::string_view field) {
+                                               const std::string& field) {
     const auto count = static_cast<std::size_t>(in.size());
     if (count > count_max) {
-        return invalid(std::string(field) + " has " + std::to_string(count) +
-                       " entries, more than " + std::to_string(count_max));
+        return invalid(field + " has " + std::to_string(count) + " entries, more than " +
+                       std::to_string(count_max));
     }
     std::vector<member_update> out;
     out.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
-        auto update = get_update(in.Get(static_cast<int>(i)),
-                                 std::string(field) + "[" + std::to_string(i) + "]");
+        auto update = get_update(in.Get(static_cast<int>(i)), field + "[" + std::to_string(i) + "]");
         if (!update) {
             return update.failure();
         }
@@ -120,7 +146,7 @@ result<std::vector<member_update>> get_updates(const proto_updates& in, std::siz
 }
 
 result<message> get_ping(const wire::Ping& in) {
-    auto target = get_nonzero_id(in.target(), "ping.target");
+    auto target = get_id(in.target(), "ping.target");
     if (!target) {
         return target.failure();
     }
@@ -132,12 +158,9 @@ result<message> get_ping(const wire::Ping& in) {
 }
 
 result<message> get_ping_req(const wire::PingReq& in) {
-    auto target = get_nonzero_id(in.target(), "ping_req.target");
+    auto target = get_id(in.target(), "ping_req.target");
     if (!target) {
         return target.failure();
-    }
-    if (auto ok = check_address(in.target_address(), "ping_req.target_address"); !ok) {
-        return ok.failure();
     }
     auto gossip = get_updates(in.gossip(), gossip_count_max, "ping_req.gossip");
     if (!gossip) {
@@ -147,7 +170,7 @@ result<message> get_ping_req(const wire::PingReq& in) {
 }
 
 result<message> get_ack(const wire::Ack& in) {
-    auto target = get_nonzero_id(in.target(), "ack.target");
+    auto target = get_id(in.target(), "ack.target");
     if (!target) {
         return target.failure();
     }
@@ -159,7 +182,7 @@ result<message> get_ack(const wire::Ack& in) {
 }
 
 result<message> get_nack(const wire::Nack& in) {
-    auto target = get_nonzero_id(in.target(), "nack.target");
+    auto target = get_id(in.target(), "nack.target");
     if (!target) {
         return target.failure();
     }
@@ -172,6 +195,18 @@ result<message> get_sync(const wire::Sync& in) {
         return members.failure();
     }
     return message{sync{std::move(*members), in.reply_wanted()}};
+}
+
+result<message> get_message(const wire::MembershipMessage& proto) {
+    switch (proto.body_case()) {
+    case wire::MembershipMessage::kPing: return get_ping(proto.ping());
+    case wire::MembershipMessage::kPingReq: return get_ping_req(proto.ping_req());
+    case wire::MembershipMessage::kAck: return get_ack(proto.ack());
+    case wire::MembershipMessage::kNack: return get_nack(proto.nack());
+    case wire::MembershipMessage::kSync: return get_sync(proto.sync());
+    case wire::MembershipMessage::BODY_NOT_SET: break;
+    }
+    return invalid("membership message has no body (or a kind this node does not know)");
 }
 
 } // namespace
@@ -205,6 +240,7 @@ bool is_valid_address(std::string_view address) {
 }
 
 std::string encode(const message& body) {
+    REEF_ASSERT(validate(body).ok());
     wire::MembershipMessage proto;
     std::visit(
         [&](const auto& m) {
@@ -244,6 +280,38 @@ std::string encode(const message& body) {
     return out;
 }
 
+status validate(const message& body) {
+    return std::visit(
+        [](const auto& m) -> status {
+            using T = std::decay_t<decltype(m)>;
+            if constexpr (std::is_same_v<T, ping>) {
+                if (auto ok = check_target(m.target, "ping.target"); !ok) {
+                    return ok;
+                }
+                return check_updates(m.gossip, gossip_count_max, "ping.gossip");
+            } else if constexpr (std::is_same_v<T, ping_req>) {
+                if (auto ok = check_target(m.target, "ping_req.target"); !ok) {
+                    return ok;
+                }
+                if (auto ok = check_address(m.target_address, "ping_req.target_address"); !ok) {
+                    return ok;
+                }
+                return check_updates(m.gossip, gossip_count_max, "ping_req.gossip");
+            } else if constexpr (std::is_same_v<T, ack>) {
+                if (auto ok = check_target(m.target, "ack.target"); !ok) {
+                    return ok;
+                }
+                return check_updates(m.gossip, gossip_count_max, "ack.gossip");
+            } else if constexpr (std::is_same_v<T, nack>) {
+                return check_target(m.target, "nack.target");
+            } else {
+                static_assert(std::is_same_v<T, sync>);
+                return check_updates(m.members, sync_members_max, "sync.members");
+            }
+        },
+        body);
+}
+
 result<message> decode(std::string_view bytes) {
     if (bytes.size() >= message_size_max) {
         return invalid("membership message is " + std::to_string(bytes.size()) +
@@ -253,15 +321,14 @@ result<message> decode(std::string_view bytes) {
     if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
         return invalid("membership message is not a valid protobuf message");
     }
-    switch (proto.body_case()) {
-    case wire::MembershipMessage::kPing: return get_ping(proto.ping());
-    case wire::MembershipMessage::kPingReq: return get_ping_req(proto.ping_req());
-    case wire::MembershipMessage::kAck: return get_ack(proto.ack());
-    case wire::MembershipMessage::kNack: return get_nack(proto.nack());
-    case wire::MembershipMessage::kSync: return get_sync(proto.sync());
-    case wire::MembershipMessage::BODY_NOT_SET: break;
+    auto out = get_message(proto);
+    if (!out) {
+        return out;
     }
-    return invalid("membership message has no body (or an unknown kind)");
+    if (auto ok = validate(*out); !ok) {
+        return ok.failure();
+    }
+    return out;
 }
 
 } // namespace reef::membership

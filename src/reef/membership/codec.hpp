@@ -29,6 +29,11 @@ std::string encode(const message& body);
 /// Parse and validate; never asserts on input.
 result<message> decode(std::string_view bytes);
 
+/// Content rules every message must satisfy, for messages that did not come through decode()
+/// (the simulator hands structs to swim directly): no zero ids, valid addresses, states in range,
+/// incarnations at most incarnation_max, bounded lists. invalid_argument names the first bad field.
+[[nodiscard]] status validate(const message& body);
+
 /// Whether `address` looks like "host:port" (non-empty host, port 1..65535, no spaces, at most
 /// address_size_max bytes). Used by decode() and by the state machine for local inputs.
 bool is_valid_address(std::string_view address);

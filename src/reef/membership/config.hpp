@@ -28,19 +28,24 @@ struct config {
     double retransmit_mult = 4.0;
     /// Most updates piggybacked on one message.
     std::size_t gossip_per_message_max = 16;
-    /// Push-pull anti-entropy with one random member.
+    /// Push-pull anti-entropy with one random member (jittered +-50 %).
     duration sync_period = duration::seconds(30);
+    /// Serf-style reconnect: this often (jittered +-50 %) send a sync asking for a reply to one
+    /// random dead (not left) member, so the two sides of a healed partition find each other.
+    duration reconnect_period = duration::seconds(2);
     /// Retry an unanswered join after this long.
     duration join_retry = duration::seconds(1);
     /// Dead/left members are forgotten after this long (they stay listed until then).
     duration dead_reclaim = duration::seconds(600);
     /// Largest membership this node will track; beyond it new members are refused (logged).
     std::size_t members_max = 100'000;
-    /// In-flight probes (direct + indirect relays) this node keeps state for.
+    /// In-flight probes this node relays for others (ping_req); further requests are refused and
+    /// counted. This node's own probe is one at a time and not counted here.
     std::size_t probes_in_flight_max = 1024;
     /// Smoothing for RTT samples (EWMA weight of a new sample).
     double rtt_alpha = 0.2;
 
+    /// invalid_argument naming the first setting out of range.
     [[nodiscard]] status validate() const;
 };
 

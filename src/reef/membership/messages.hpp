@@ -5,6 +5,7 @@
 // as untrusted: a peer may lie).
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <variant>
 #include <vector>
@@ -21,6 +22,9 @@ enum class member_state : std::uint8_t {
 };
 
 std::string_view to_string(member_state state);
+
+/// Largest incarnation accepted from the wire (leaves room to refute any claim but the last).
+inline constexpr std::uint64_t incarnation_max = std::numeric_limits<std::int64_t>::max();
 
 /// One piece of gossip: "member `id` at `address` is in `state` at `incarnation`".
 /// `origin` is the member that raised a suspicion or declared a death (zero for alive/left);

@@ -29,6 +29,9 @@ namespace reef::membership {
 
 /// Send `body` to member `to` at `address`. `to` is the zero id when only the address is known
 /// (a join through a seed address); the transport then accepts whichever authenticated node answers.
+/// `address` is empty only for a reply to a peer this node has no address for yet (a ping from a
+/// stranger); the transport answers over that peer's open session or drops the reply.
+/// Effects are plain data and carry no ordering obligation between them beyond "in order".
 struct send_effect {
     node_id to;
     std::string address;
@@ -59,19 +62,31 @@ struct swim_stats {
     std::uint64_t refutations = 0;
     std::uint64_t messages_rejected = 0;
     int local_health = 0; // Lifeguard LHM score, 0 = healthy
+    std::uint64_t members_refused = 0;  // new members refused because members_max was reached
+    std::uint64_t relays_refused = 0;   // ping_req refused because probes_in_flight_max was reached
+    std::uint64_t nacks_sent = 0;       // relayed probes whose target stayed silent
+    std::uint64_t deaths_declared = 0;  // suspicions this node's own timer turned into dead
 };
+
+/// Seeds kept by join().
+inline constexpr std::size_t seeds_max = 16;
 
 class swim {
 public:
     /// `incarnation` should be higher than any this node used before (the runtime persists it);
     /// a node that learns it was declared dead or suspect at a higher one refutes with more.
+    /// `limits` must validate, `self` must not be zero, `self_address` must be "host:port"
+    /// (is_valid_address in codec.hpp) and `incarnation` at most incarnation_max: peers reject
+    /// anything else, so a violation is a bug in the caller and is asserted.
     swim(const config& limits, node_id self, std::string self_address, std::uint64_t incarnation,
          std::uint64_t seed);
     ~swim();
     swim(const swim&) = delete;
     swim& operator=(const swim&) = delete;
 
-    /// Contact seed addresses (any member of the cluster) and ask for their views.
+    /// Contact seed addresses (any member of the cluster) and ask for their views; retried every
+    /// join_retry until some view arrives. Invalid addresses and this node's own are skipped; at
+    /// most seeds_max are kept. After leave(), join() rejoins at a higher incarnation.
     void join(instant now, std::span<const std::string> seed_addresses);
     /// Announce a graceful leave; the node stops probing. Gossip keeps flowing until the driver
     /// stops it (reefd waits about one probe period for the announcement to spread).
@@ -93,6 +108,10 @@ public:
     std::optional<member_view> member(const node_id& id) const;
     /// Members currently alive or suspect (the cluster size as this node sees it).
     std::size_t live_count() const;
+    /// Members in `state` (this node included), O(1).
+    std::size_t count(member_state state) const;
+    /// Whether a join is still waiting for a first view.
+    bool joining() const;
     const swim_stats& stats() const;
 
     void check_invariants() const;

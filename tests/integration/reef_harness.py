@@ -1,0 +1,273 @@
+"""Shared helpers for the integration tests: real `reefd` processes on 127.0.0.1, driven through
+the `reef` CLI.
+
+Every test gets its own temporary directory and its own free ports. Every process a test starts
+is recorded and stopped by its pid at cleanup (SIGTERM, then SIGKILL), never by name. Waiting is
+always polling with a generous bound: the machine is slow and shared, so a fixed sleep is never
+the assertion.
+
+REEF_BIN_DIR names the directory holding `reef` and `reefd` (ctest sets it).
+REEF_KEEP_TEST_DIRS=1 keeps the temporary directories (logs) after the run.
+"""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BIN_DIR = os.environ.get("REEF_BIN_DIR", "")
+REEF = os.path.join(BIN_DIR, "reef")
+REEFD = os.path.join(BIN_DIR, "reefd")
+
+# Generous bounds: they only stop a broken test, they are not what a test measures.
+FORM_TIMEOUT = 120      # a 4-node cluster forms
+DETECT_TIMEOUT = 60     # survivors declare a crashed or departed node
+COMMAND_TIMEOUT = 180   # one `reef` invocation
+
+
+def require_binaries(test, *names):
+    for name in names:
+        path = os.path.join(BIN_DIR, name)
+        if not (BIN_DIR and os.access(path, os.X_OK)):
+            test.fail(f"{path!r} is missing: build it and set REEF_BIN_DIR to the bin directory")
+
+
+def port_is_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_range(count):
+    """A base port such that base .. base+count-1 are free on 127.0.0.1 (below the ephemeral
+    range, so clients' outgoing connections do not take them meanwhile)."""
+    rng = random.Random()
+    for _ in range(500):
+        base = rng.randrange(20000, 32000 - count)
+        if all(port_is_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no free port range found on 127.0.0.1")
+
+
+def poll_until(condition, timeout, what, interval=0.2, describe=None):
+    """Calls condition() until it returns a true value and returns that value; fails the test
+    with `what` and describe() (the last observed state) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            detail = describe() if describe else ""
+            raise AssertionError(f"timed out after {timeout} s waiting until {what}\n{detail}")
+        time.sleep(interval)
+
+
+def pid_alive(pid):
+    """True while pid runs and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def pid_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().split(b"\0")
+    except OSError:
+        return []
+
+
+class LocalCluster:
+    """A `reef up` cluster in its own temporary directory."""
+
+    def __init__(self, test, nodes=4):
+        require_binaries(test, "reef", "reefd")
+        self.test = test
+        self.nodes = nodes
+        self.root = tempfile.mkdtemp(prefix="reef-it-")
+        self.dir = os.path.join(self.root, "cluster")
+        self.base_port = free_port_range(nodes)
+        self.env = dict(os.environ)
+        # Nothing may land in the real ~/.local/share, whatever a command defaults to.
+        self.env["XDG_DATA_HOME"] = os.path.join(self.root, "xdg")
+        self.pids = set()        # every reefd pid this test saw or started
+        self.extra = []          # Popen objects started directly
+        test.addCleanup(self.cleanup)
+
+    # ---- running the CLI ----
+    def reef(self, *args, check=True, timeout=COMMAND_TIMEOUT, directory=None):
+        command = [REEF, "--dir", directory or self.dir, *[str(a) for a in args]]
+        done = subprocess.run(command, capture_output=True, text=True, env=self.env,
+                              timeout=timeout, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} exited {done.returncode}\n"
+                                 f"stdout: {done.stdout}\nstderr: {done.stderr}\n"
+                                 f"{self.log_tails()}")
+        return done
+
+    def reef_json(self, *args, directory=None):
+        done = self.reef(*args, "--json", directory=directory)
+        try:
+            return json.loads(done.stdout)
+        except json.JSONDecodeError as problem:
+            raise AssertionError(f"reef {' '.join(map(str, args))} --json printed no JSON: "
+                                 f"{problem}\n{done.stdout}") from problem
+
+    def up(self, nodes=None):
+        answer = self.reef_json("up", "--nodes", nodes or self.nodes, "--base-port",
+                                self.base_port, "--wait", FORM_TIMEOUT)
+        for node in answer["nodes"]:
+            self.pids.add(node["pid"])
+        return answer
+
+    def status(self, node):
+        return self.reef_json("--node", node, "status")
+
+    def members(self, node):
+        """Node `node`'s view: {node_id: member}, or None if it does not answer."""
+        done = self.reef("--node", node, "peers", "--json", check=False, timeout=60)
+        if done.returncode != 0:
+            return None
+        return {m["node_id"]: m for m in json.loads(done.stdout)["members"]}
+
+    # ---- files and processes ----
+    def node_dir(self, node):
+        return os.path.join(self.dir, f"node-{node}")
+
+    def log(self, node):
+        path = os.path.join(self.node_dir(node), "reefd.log")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as log:
+                return log.read()
+        except OSError:
+            return ""
+
+    def log_tails(self, lines=15):
+        parts = []
+        for name in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
+            path = os.path.join(self.dir, name, "reefd.log")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8", errors="replace") as log:
+                    tail = log.read().splitlines()[-lines:]
+                parts.append(f"--- {path} (last {lines} lines)\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    def pid(self, node):
+        return self.status(node)["pid"]
+
+    def spawn_reefd(self, data_dir, port, key_file, join=None):
+        """Starts one reefd directly (not through `reef up`); it is stopped at cleanup."""
+        os.makedirs(data_dir, exist_ok=True)
+        args = [REEFD, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}",
+                "--cluster-key", key_file]
+        if join:
+            args += ["--join", join]
+        log = open(os.path.join(data_dir, "reefd.log"), "ab")  # pylint: disable=consider-using-with
+        self.test.addCleanup(log.close)
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                   env=self.env)
+        self.extra.append(process)
+        self.pids.add(process.pid)
+        return process
+
+    def wait_exit(self, pid, timeout):
+        poll_until(lambda: not pid_alive(pid), timeout, f"pid {pid} exits")
+
+    def owns(self, pid):
+        """True if pid is a live process started for this test (its command line names our
+        directory), so cleanup never signals a reused pid."""
+        return pid_alive(pid) and any(self.root.encode() in arg for arg in pid_cmdline(pid))
+
+    def cleanup(self):
+        for process in self.extra:
+            if process.poll() is None:
+                process.terminate()
+        for name in os.listdir(self.dir) if os.path.isdir(self.dir) else []:
+            pid_file = os.path.join(self.dir, name, "reefd.pid")
+            try:
+                with open(pid_file, encoding="utf-8") as text:
+                    self.pids.add(int(text.read().strip()))
+            except (OSError, ValueError):
+                pass
+        alive = [pid for pid in self.pids if self.owns(pid)]
+        for pid in alive:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for pid in alive:
+            while self.owns(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if self.owns(pid):
+                os.kill(pid, signal.SIGKILL)
+        for process in self.extra:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if os.environ.get("REEF_KEEP_TEST_DIRS") == "1":
+            print(f"kept {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Helpers to assert on cluster views."""
+
+    maxDiff = None
+
+    def wait_for_state(self, cluster, observers, node_id, states, timeout=DETECT_TIMEOUT):
+        """Waits until every observer sees node_id in one of `states`; returns the elapsed time."""
+        start = time.monotonic()
+        views = {}
+
+        def seen():
+            for observer in observers:
+                views[observer] = cluster.members(observer)
+            return all(view is not None and node_id in view and view[node_id]["state"] in states
+                       for view in views.values())
+
+        def describe():
+            lines = []
+            for observer, view in views.items():
+                state = "no answer" if view is None else (
+                    view[node_id]["state"] if node_id in view else "absent")
+                lines.append(f"node {observer} sees {node_id[:12]} as {state}")
+            return "\n".join(lines) + "\n" + cluster.log_tails()
+
+        poll_until(seen, timeout, f"nodes {observers} see {node_id[:12]} as {states}",
+                   describe=describe)
+        return time.monotonic() - start
+
+    def assert_all_alive(self, cluster, observers, count):
+        """Waits until every observer sees exactly `count` members, all alive."""
+        views = {}
+
+        def converged():
+            for observer in observers:
+                views[observer] = cluster.members(observer)
+            return all(view is not None and len(view) == count and
+                       all(m["state"] == "alive" for m in view.values())
+                       for view in views.values())
+
+        def describe():
+            return "\n".join(
+                f"node {o}: " + ("no answer" if v is None else
+                                 ", ".join(f"{m['short_id']}={m['state']}" for m in v.values()))
+                for o, v in views.items()) + "\n" + cluster.log_tails()
+
+        poll_until(converged, FORM_TIMEOUT, f"nodes {observers} see {count} members alive",
+                   describe=describe)
+        return views

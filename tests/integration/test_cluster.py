@@ -1,0 +1,119 @@
+"""A real 4-node cluster on loopback: joining, crash detection, graceful leave, restart."""
+
+import os
+import signal
+import unittest
+
+from reef_harness import ClusterTestCase, LocalCluster, pid_alive
+
+
+class ClusterTest(ClusterTestCase):
+
+    def test_four_nodes_join_and_every_node_sees_four_alive(self):
+        cluster = LocalCluster(self)
+        answer = cluster.up()
+        self.assertEqual([n["node"] for n in answer["nodes"]], [1, 2, 3, 4])
+        self.assertTrue(all(n["started"] for n in answer["nodes"]))
+        self.assertTrue(all(n["cluster_size"] == 4 for n in answer["nodes"]))
+        ids = {n["node_id"] for n in answer["nodes"]}
+        self.assertEqual(len(ids), 4, "every node has its own id")
+
+        views = self.assert_all_alive(cluster, [1, 2, 3, 4], 4)
+        for node, view in views.items():
+            self.assertEqual(set(view), ids, f"node {node} knows exactly the four nodes")
+            selves = [m for m in view.values() if m.get("self")]
+            self.assertEqual(len(selves), 1, f"node {node} marks exactly one member as itself")
+            self.assertEqual(selves[0]["node_id"], answer["nodes"][node - 1]["node_id"])
+        addresses = {m["address"] for m in views[1].values()}
+        self.assertEqual(addresses, {f"127.0.0.1:{cluster.base_port + i}" for i in range(4)})
+
+        status = cluster.status(2)
+        self.assertEqual(status["cluster_size"], 4)
+        self.assertEqual(status["state"], "alive")
+        self.assertEqual(status["address"], f"127.0.0.1:{cluster.base_port + 1}")
+
+        # The human-readable forms show the same facts.
+        table = cluster.reef("--node", 3, "peers").stdout
+        self.assertEqual(table.count("alive"), 4, table)
+        self.assertIn("ADDRESS", table)
+        text = cluster.reef("status").stdout
+        self.assertIn(answer["nodes"][0]["node_id"], text)
+
+        # `reef up` again leaves running nodes alone.
+        again = cluster.up()
+        self.assertEqual([n["pid"] for n in again["nodes"]], [n["pid"] for n in answer["nodes"]])
+        self.assertFalse(any(n["started"] for n in again["nodes"]))
+
+        # `reef down` stops all of them gracefully.
+        down = cluster.reef_json("down")
+        self.assertEqual(sorted(n["node"] for n in down["nodes"]), [1, 2, 3, 4])
+        self.assertTrue(all(n["result"] == "stopped" for n in down["nodes"]), down)
+        for node in answer["nodes"]:
+            self.assertFalse(pid_alive(node["pid"]))
+        self.assertIn("no local node is running", cluster.reef("down").stdout)
+
+    def test_kill_9_is_declared_dead_by_the_other_three(self):
+        cluster = LocalCluster(self)
+        answer = cluster.up()
+        victim = answer["nodes"][2]
+        os.kill(victim["pid"], signal.SIGKILL)
+        cluster.wait_exit(victim["pid"], 30)
+        elapsed = self.wait_for_state(cluster, [1, 2, 4], victim["node_id"], {"dead"})
+        print(f"\nnode 3 declared dead by nodes 1, 2 and 4 {elapsed:.2f} s after kill -9")
+        for node in (1, 2, 4):
+            self.assertEqual(cluster.status(node)["cluster_size"], 3)
+
+    def test_graceful_stops_are_shown_as_left(self):
+        cluster = LocalCluster(self)
+        answer = cluster.up()
+        ids = {n["node"]: n["node_id"] for n in answer["nodes"]}
+
+        # SIGTERM: the daemon announces its leave, then exits 0.
+        pid4 = answer["nodes"][3]["pid"]
+        os.kill(pid4, signal.SIGTERM)
+        cluster.wait_exit(pid4, 30)
+        self.wait_for_state(cluster, [1, 2, 3], ids[4], {"left"})
+
+        # `reef leave`.
+        done = cluster.reef_json("--node", 3, "leave")
+        self.assertTrue(done["ok"])
+        self.assertEqual(done["node_id"], ids[3])
+        cluster.wait_exit(answer["nodes"][2]["pid"], 30)
+        self.wait_for_state(cluster, [1, 2], ids[3], {"left"})
+
+        # `reef down --node 2` stops only node 2.
+        down = cluster.reef_json("--node", 2, "down")
+        self.assertEqual([(n["node"], n["result"]) for n in down["nodes"]], [(2, "stopped")])
+        self.wait_for_state(cluster, [1], ids[2], {"left"})
+        self.assertTrue(pid_alive(answer["nodes"][0]["pid"]))
+        self.assertEqual(cluster.status(1)["cluster_size"], 1)
+
+    def test_restart_keeps_the_id_and_raises_the_incarnation(self):
+        cluster = LocalCluster(self)
+        answer = cluster.up()
+        before = cluster.status(2)
+        seen_before = cluster.members(1)[before["node_id"]]["incarnation"]
+
+        os.kill(before["pid"], signal.SIGKILL)
+        cluster.wait_exit(before["pid"], 30)
+        self.wait_for_state(cluster, [1, 3, 4], before["node_id"], {"dead"})
+
+        again = cluster.up()
+        restarted = again["nodes"][1]
+        self.assertTrue(restarted["started"])
+        self.assertNotEqual(restarted["pid"], before["pid"])
+        self.assertEqual(restarted["node_id"], before["node_id"], "the identity survives")
+        for i in (0, 2, 3):
+            self.assertFalse(again["nodes"][i]["started"])
+            self.assertEqual(again["nodes"][i]["pid"], answer["nodes"][i]["pid"])
+
+        after = cluster.status(2)
+        self.assertGreater(after["incarnation"], before["incarnation"])
+        self.wait_for_state(cluster, [1, 3, 4], before["node_id"], {"alive"})
+        for node in (1, 3, 4):
+            seen = cluster.members(node)[before["node_id"]]["incarnation"]
+            self.assertGreater(seen, seen_before, f"node {node} sees the higher incarnation")
+
+
+if __name__ == "__main__":
+    unittest.main()

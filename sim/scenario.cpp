@@ -1,0 +1,26 @@
+#include "sim/scenario.hpp"
+
+#include <array>
+
+#include "sim/scenarios/scenarios.hpp"
+
+namespace reef::sim {
+
+std::span<const scenario> scenarios() {
+    static const std::array<scenario, 5> all = {
+        detail::membership_scenario(), detail::crash_scenario(), detail::loss_slow_scenario(),
+        detail::partition_scenario(),  detail::restart_scenario(),
+    };
+    return all;
+}
+
+const scenario* find_scenario(std::string_view name) {
+    for (const scenario& candidate : scenarios()) {
+        if (candidate.name == name) {
+            return &candidate;
+        }
+    }
+    return nullptr;
+}
+
+} // namespace reef::sim

@@ -1,0 +1,14 @@
+#pragma once
+// The scenario catalogue (one function per scenario file). Internal to sim/.
+
+#include "sim/scenario.hpp"
+
+namespace reef::sim::detail {
+
+scenario membership_scenario();
+scenario crash_scenario();
+scenario loss_slow_scenario();
+scenario partition_scenario();
+scenario restart_scenario();
+
+} // namespace reef::sim::detail

@@ -37,7 +37,7 @@ control_client client_for(const global_options& global) {
         client.endpoint.socket_path = cluster.socket_path(node).string();
         client.start_hint = node == 1 ? "start one with `reef up`"
                                       : "start it with `reef up --nodes " + std::to_string(node) +
-                                            "` (or more nodes)";
+                                            "` (or more)";
         break;
     }
     case node_target::kind::socket_path:

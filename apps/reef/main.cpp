@@ -59,22 +59,27 @@ void define_commands(CLI::App& app, command_line& line) {
                 }
                 return true;
             },
-            "FILE"));
+            ""))
+        ->type_name("FILE");
     init->add_option("--address", line.address_text,
                      "HOST:PORT where other machines will reach this one (default: this "
                      "machine's first IPv4 address, port 7400)")
-        ->check(checked_by(parse_host_port, "HOST:PORT"));
+        ->type_name("HOST:PORT")
+        ->check(checked_by(parse_host_port, ""));
     auto* up =
         app.add_subcommand("up", "Start a local cluster on 127.0.0.1 (or its missing nodes)");
     up->add_option("--nodes", line.nodes_text,
                    "How many nodes (1-" + std::to_string(local_nodes_max) +
                        "; default 4, or what the last `reef up` used)")
+        ->type_name("N")
         ->check(bounded(1, local_nodes_max, "--nodes"));
     up->add_option("--base-port", line.base_port_text,
                    "Node K listens on 127.0.0.1:BASE+K-1 (default 7401, or the last one used)")
+        ->type_name("PORT")
         ->check(bounded(base_port_min, 65535, "--base-port"));
     up->add_option("--wait", line.wait_text,
                    "Seconds to wait for the cluster to form (1-3600, default 60)")
+        ->type_name("SECONDS")
         ->check(bounded(1, 3600, "--wait"));
     app.add_subcommand("down", "Stop the local cluster's nodes (graceful leave; --node N: one)");
     app.add_subcommand("status", "Show one node: id, address, state, uptime, cluster size");
@@ -82,10 +87,13 @@ void define_commands(CLI::App& app, command_line& line) {
     auto* join = app.add_subcommand("join", "Ask the node to join the cluster of HOST:PORT");
     join->add_option("ADDR", line.join_text, "HOST:PORT of any member")
         ->required()
-        ->check(checked_by(parse_host_port, "HOST:PORT"));
+        ->type_name("HOST:PORT")
+        ->check(checked_by(parse_host_port, ""));
     app.add_subcommand("leave", "Ask the node to leave the cluster gracefully and stop");
     for (auto* command : app.get_subcommands({})) {
         add_json_flag(command, line);
+        command->footer("Global options (before or after the command): --node N|SOCKET|HOST:PORT, "
+                        "--dir DIR, --timeout SECONDS; see `reef --help`.\n");
     }
 }
 
@@ -102,6 +110,16 @@ reef::result<bool> check_timeout(const std::string& text) {
                                     text + "\"");
     }
     return true;
+}
+
+/// CLI11 prefixes a validator's message with the option name ("--node: --node must be ...");
+/// our messages already name it.
+std::string usage_message(const std::string& what) {
+    std::size_t colon = what.find(": ");
+    if (colon != std::string::npos && what.compare(colon + 2, colon, what, 0, colon) == 0) {
+        return what.substr(colon + 2);
+    }
+    return what;
 }
 
 int dispatch(const CLI::App& app, const command_line& line) {
@@ -172,7 +190,8 @@ int main(int argc, char** argv) {
     app.add_option("--node", line.node_text,
                    "Which node to talk to: N (node N of the local cluster, default 1), the path "
                    "of a control socket, or HOST:PORT of a TCP control address")
-        ->check(checked_by(parse_node_target, "N|SOCKET|HOST:PORT"));
+        ->type_name("N|SOCKET|HOST:PORT")
+        ->check(checked_by(parse_node_target, ""));
     app.add_option("--dir", line.dir_text,
                    "The local cluster directory (default $XDG_DATA_HOME/reef/local, "
                    "XDG_DATA_HOME defaulting to ~/.local/share)")
@@ -184,11 +203,17 @@ int main(int argc, char** argv) {
                 }
                 return true;
             },
-            "DIR"));
+            ""))
+        ->type_name("DIR");
     app.add_option("--timeout", line.timeout_text,
                    "Seconds to wait for each answer from a node (default 5)")
-        ->check(checked_by(check_timeout, "SECONDS"));
+        ->type_name("SECONDS")
+        ->check(checked_by(check_timeout, ""));
     define_commands(app, line);
+    if (argc <= 1) {
+        std::cerr << app.help() << "\nreef: a command is required\n";
+        return exit_usage;
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -196,7 +221,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForAllHelp& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "reef: " << e.what() << "\n"
+        std::cerr << "reef: " << usage_message(e.what()) << "\n"
                   << "Run `reef --help` or `reef COMMAND --help` for usage.\n";
         return exit_usage;
     }

@@ -49,6 +49,10 @@ struct network_config {
     duration reconnect_backoff_max = duration::seconds(5);
     /// A session with no traffic in either direction for this long is closed.
     duration idle_timeout = duration::seconds(120);
+
+    /// invalid_argument naming the first limit that is out of range. A peer_network built from
+    /// an invalid config refuses to listen (listen() returns this error) and drops every send.
+    [[nodiscard]] status validate() const;
 };
 
 struct network_stats {

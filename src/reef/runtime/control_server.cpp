@@ -108,6 +108,8 @@ public:
 
     const control::request& request() const { return request_; }
     const control::response& refusal() const { return refusal_; }
+    /// "413, body is ... bytes", for the log.
+    const std::string& refusal_reason() const { return refusal_reason_; }
 
     /// True once, when the client asked for "Expect: 100-continue" before sending a body.
     bool take_continue() { return std::exchange(continue_wanted_, false); }
@@ -138,6 +140,7 @@ private:
     int refuse(int status, errc code, const std::string& message) {
         if (state_ == state::incomplete) {
             refusal_ = control::error_response(status, code, message);
+            refusal_reason_ = std::to_string(status) + ", " + message;
             state_ = state::refused;
         }
         // Non-zero stops the parser; for on_headers_complete 1 and 2 mean "no body", so -1.
@@ -241,6 +244,7 @@ private:
     state state_ = state::incomplete;
     control::request request_;
     control::response refusal_;
+    std::string refusal_reason_;
     std::size_t received_ = 0;
     std::size_t header_bytes_ = 0;
     std::size_t header_count_ = 0;
@@ -368,7 +372,7 @@ private:
         case request_parser::state::complete: dispatch(); return;
         case request_parser::state::refused:
             ++server_->stats.requests_refused;
-            log_warn("control request refused: {}", parser_.refusal().body);
+            log_warn("control request refused ({})", parser_.refusal_reason());
             respond(parser_.refusal());
             return;
         }

@@ -142,8 +142,9 @@ TEST_F(control_server_test, a_post_body_is_delivered_whole) {
 TEST_F(control_server_test, expect_continue_gets_an_interim_response) {
     start_ok(config());
     auto socket = connect_unix();
-    asio::write(socket, asio::buffer(std::string(
-                            "POST /v1/join HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")));
+    const std::string head =
+        "POST /v1/join HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n";
+    asio::write(socket, asio::buffer(head));
     std::array<char, 25> interim{};
     asio::read(socket, asio::buffer(interim));
     EXPECT_EQ(std::string(interim.data(), interim.size()), "HTTP/1.1 100 Continue\r\n\r\n");

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace reef::runtime {
@@ -15,9 +17,9 @@ protected:
     fs::path dir;
 
     void SetUp() override {
+        const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
         dir = fs::temp_directory_path() /
-              ("reef-settings-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-               "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+              ("reef-settings-" + std::to_string(::getpid()) + "-" + test->name());
         fs::remove_all(dir);
         fs::create_directories(dir);
     }

@@ -1,0 +1,430 @@
+#include "reef/runtime/daemon.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <optional>
+#include <set>
+#include <variant>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <fmt/format.h>
+
+#include "reef/control/api.hpp"
+#include "reef/crypto/cluster_key.hpp"
+#include "reef/crypto/identity.hpp"
+#include "reef/membership/codec.hpp"
+#include "reef/node/node.hpp"
+#include "reef/runtime/control_server.hpp"
+#include "reef/runtime/data_dir.hpp"
+#include "reef/runtime/entropy.hpp"
+#include "reef/runtime/identity_store.hpp"
+#include "reef/runtime/log.hpp"
+#include "reef/runtime/peer_network.hpp"
+
+namespace reef::runtime {
+
+namespace {
+
+/// Probe periods a leaving node keeps gossiping before it closes, so the leave spreads.
+constexpr std::int64_t leave_grace_periods = 3;
+/// Seed addresses remembered for "warn once" about being unreachable.
+constexpr std::size_t seed_warnings_max = 64;
+/// After the stop, how long queued payloads (the last leave gossip) may take to flush.
+constexpr auto flush_max = std::chrono::seconds(1);
+
+template <typename... Ts>
+struct overloaded : Ts... {
+    using Ts::operator()...;
+};
+template <typename... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
+
+/// Instants count from the first clock read of the process, so "since" and uptime figures
+/// start at zero rather than at the machine's boot.
+std::chrono::steady_clock::time_point process_epoch() {
+    static const auto epoch = std::chrono::steady_clock::now();
+    return epoch;
+}
+
+instant clock_now() {
+    const auto since = std::chrono::steady_clock::now() - process_epoch();
+    return instant::from_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
+}
+
+std::chrono::steady_clock::time_point to_time_point(instant at) {
+    return process_epoch() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::nanoseconds(at.ns()));
+}
+
+control::network_facts facts_of(const network_stats& stats) {
+    control::network_facts out;
+    out.sessions_open = stats.sessions_open;
+    out.sessions_established = stats.sessions_established;
+    out.handshakes_refused = stats.handshakes_refused;
+    out.frames_rejected = stats.frames_rejected;
+    out.payloads_sent = stats.payloads_sent;
+    out.payloads_received = stats.payloads_received;
+    out.payloads_dropped = stats.payloads_dropped;
+    return out;
+}
+
+void log_member_change(const node::member_changed& change) {
+    const auto& update = change.update;
+    if (change.is_new) {
+        log_info("member {} {} joined as {} (incarnation {})", update.id.short_hex(),
+                 update.address, membership::to_string(update.state), update.incarnation);
+        return;
+    }
+    log_info("member {} {} {} -> {} (incarnation {})", update.id.short_hex(), update.address,
+             membership::to_string(change.previous), membership::to_string(update.state),
+             update.incarnation);
+}
+
+} // namespace
+
+struct daemon::impl {
+    impl(asio::io_context& context, settings effective, data_dir directory,
+         crypto::identity self, crypto::cluster_key cluster)
+        : io(context),
+          config(std::move(effective)),
+          dir(std::move(directory)),
+          identity(std::move(self)),
+          key(cluster),
+          timer(context) {}
+
+    status start();
+    void drain();
+    void execute(node::effect& effect);
+    void arm_timer();
+    void on_timer();
+    void on_receive(const node_id& from, std::span<const std::uint8_t> bytes);
+    void on_unreachable(const node_id& to, const std::string& address, const error& why);
+    control::response on_control(const control::request& incoming);
+    void leave(std::string_view reason);
+    void finish();
+
+    asio::io_context& io;
+    settings config;
+    data_dir dir;
+    crypto::identity identity;
+    crypto::cluster_key key;
+    node::config node_limits;
+    std::unique_ptr<peer_network> network;
+    std::unique_ptr<node::node> local;
+    std::unique_ptr<control_server> control;
+    std::string address;
+    asio::steady_timer timer;
+    instant armed = instant::never();
+    instant started;
+    instant stop_at = instant::never();
+    bool leaving = false;
+    bool stopped = false;
+    std::set<std::string> seeds_warned;
+    std::function<void()> on_stopped;
+    // Cleared when the daemon is destroyed, so a late timer completion does nothing.
+    std::shared_ptr<bool> alive = std::make_shared<bool>(true);
+};
+
+status daemon::impl::start() {
+    started = clock_now();
+    auto incarnation = dir.bump_incarnation();
+    if (!incarnation) {
+        return incarnation.failure();
+    }
+    network_config net;
+    net.listen_address = config.listen;
+    network = std::make_unique<peer_network>(io, net, identity, key, random_seed());
+    if (auto listening = network->listen(); !listening) {
+        return listening.failure();
+    }
+    address = config.advertise.empty() ? network->listen_address() : config.advertise;
+    if (!membership::is_valid_address(address)) {
+        return make_error(errc::invalid_argument,
+                          "cannot advertise \"" + address + "\" to peers; set --advertise");
+    }
+    control_server_config control_limits;
+    control_limits.socket_path = dir.control_socket_path();
+    control_limits.tcp_address = config.control;
+    control = std::make_unique<control_server>(
+        io, control_limits, [this](const control::request& incoming) {
+            return on_control(incoming);
+        });
+    if (auto serving = control->start(); !serving) {
+        return serving.failure();
+    }
+    // Saved only once the node can run, so a failed start does not replace good settings.
+    if (auto saved = write_file_durably(dir.file("settings.toml"), to_toml(config), 0600);
+        !saved) {
+        return saved.failure();
+    }
+    local = std::make_unique<node::node>(node_limits, identity.id(), address, *incarnation,
+                                         random_seed());
+    network->set_handlers(
+        [this](const node_id& from, std::span<const std::uint8_t> bytes) {
+            on_receive(from, bytes);
+        },
+        [this](const node_id& to, const std::string& where, const error& why) {
+            on_unreachable(to, where, why);
+        });
+    const std::string tcp = control->tcp_address();
+    log_info("reefd {} listening on {}, control at {}{}, cluster {}", identity.id().short_hex(),
+             address, dir.control_socket_path(), tcp.empty() ? "" : " and " + tcp,
+             key.fingerprint());
+    log_info("node id {}, incarnation {}, data dir {}", identity.id().hex(), *incarnation,
+             dir.path());
+    if (!config.join.empty()) {
+        log_info("joining through {}", fmt::join(config.join, ", "));
+        local->join(clock_now(), config.join);
+    }
+    drain();
+    return {};
+}
+
+void daemon::impl::drain() {
+    REEF_ASSERT(local != nullptr);
+    for (auto& effect : local->take_effects()) {
+        execute(effect);
+    }
+    arm_timer();
+}
+
+void daemon::impl::execute(node::effect& effect) {
+    std::visit(
+        overloaded{
+            [&](node::persist_incarnation& persist) {
+                if (auto stored = dir.store_incarnation(persist.incarnation); !stored) {
+                    log_error("cannot persist incarnation {}: {}", persist.incarnation,
+                              stored.failure().describe());
+                }
+            },
+            [&](node::send_payload& send) {
+                if (!stopped) {
+                    network->send(send.to, send.address, std::move(send.bytes));
+                }
+            },
+            [&](node::payload_rejected& rejected) {
+                log_warn("rejected a payload from {}: {}{}", rejected.from.short_hex(),
+                         rejected.reason,
+                         rejected.suppressed == 0
+                             ? std::string()
+                             : fmt::format(" ({} earlier rejections not logged)",
+                                           rejected.suppressed));
+            },
+            [&](node::member_changed& change) { log_member_change(change); },
+        },
+        effect);
+}
+
+void daemon::impl::arm_timer() {
+    if (stopped) {
+        return;
+    }
+    const instant deadline = min(local->next_deadline(), stop_at);
+    if (deadline == armed) {
+        return;
+    }
+    armed = deadline;
+    if (deadline == instant::never()) {
+        timer.cancel();
+        return;
+    }
+    timer.expires_at(to_time_point(deadline));
+    timer.async_wait([this, token = alive](const std::error_code& failure) {
+        if (!failure && *token) {
+            on_timer();
+        }
+    });
+}
+
+void daemon::impl::on_timer() {
+    armed = instant::never();
+    if (stopped) {
+        return;
+    }
+    const instant now = clock_now();
+    if (now >= stop_at) {
+        finish();
+        return;
+    }
+    if (now >= local->next_deadline()) {
+        local->on_tick(now);
+    }
+    drain();
+}
+
+void daemon::impl::on_receive(const node_id& from, std::span<const std::uint8_t> bytes) {
+    if (stopped) {
+        return;
+    }
+    local->on_payload(clock_now(), from, bytes);
+    drain();
+}
+
+void daemon::impl::on_unreachable(const node_id& to, const std::string& where,
+                                  const error& why) {
+    if (stopped) {
+        return;
+    }
+    if (to.is_zero()) {
+        // A seed address: say so once, it is retried quietly.
+        if (seeds_warned.size() < seed_warnings_max && seeds_warned.insert(where).second) {
+            log_warn("cannot reach {}: {}", where, why.describe());
+        } else {
+            log_debug("cannot reach {}: {}", where, why.describe());
+        }
+    } else if (why.code == errc::permission_denied) {
+        log_warn("member {} at {} refused: {}", to.short_hex(), where, why.describe());
+    } else {
+        log_debug("cannot reach member {} at {}: {}", to.short_hex(), where, why.describe());
+    }
+    local->on_unreachable(clock_now(), to);
+    drain();
+}
+
+control::response daemon::impl::on_control(const control::request& incoming) {
+    const instant now = clock_now();
+    control::runtime_facts facts;
+    facts.now = now;
+    facts.pid = ::getpid();
+    facts.uptime = now - started;
+    facts.data_dir = dir.path();
+    facts.network = facts_of(network->stats());
+    auto outcome = control::handle(incoming, *local, facts);
+    std::visit(overloaded{
+                   [](std::monostate) {},
+                   [&](const control::join_command& join) {
+                       log_info("joining through {} (control API)", join.address);
+                       const std::string seeds[] = {join.address};
+                       local->join(now, seeds);
+                       drain();
+                   },
+                   [&](const control::leave_command&) { leave("control API request"); },
+               },
+               outcome.action);
+    return outcome.reply;
+}
+
+void daemon::impl::leave(std::string_view reason) {
+    if (leaving || stopped) {
+        return;
+    }
+    leaving = true;
+    const duration grace = node_limits.membership.probe_period * leave_grace_periods;
+    log_info("leaving the cluster ({}); stopping in {:.1f} s", reason, grace.sec());
+    const instant now = clock_now();
+    stop_at = now + grace;
+    local->leave(now);
+    drain();
+}
+
+void daemon::impl::finish() {
+    if (stopped) {
+        return;
+    }
+    stopped = true;
+    timer.cancel();
+    if (control) {
+        control->close();
+    }
+    if (network) {
+        network->close();
+    }
+    log_info("reefd {} stopped", identity.id().short_hex());
+    if (on_stopped) {
+        auto handler = std::move(on_stopped);
+        handler();
+    }
+}
+
+result<std::unique_ptr<daemon>> daemon::start(asio::io_context& io, const settings& effective) {
+    auto directory = data_dir::open(effective.data_dir);
+    if (!directory) {
+        return directory.failure();
+    }
+    auto self = load_or_create_identity(effective.data_dir);
+    if (!self) {
+        return make_error(self.failure().code,
+                          "node key in " + effective.data_dir + ": " + self.failure().message);
+    }
+    auto cluster = load_cluster_key(effective.cluster_key);
+    if (!cluster) {
+        const std::string& message = cluster.failure().message;
+        return make_error(cluster.failure().code,
+                          message.rfind("cluster key file", 0) == 0
+                              ? message
+                              : "cluster key file " + effective.cluster_key + ": " + message);
+    }
+    auto state = std::make_unique<impl>(io, effective, std::move(*directory), std::move(*self),
+                                        *cluster);
+    if (auto started = state->start(); !started) {
+        state->stopped = true;
+        return started.failure();
+    }
+    return std::make_unique<daemon>(std::move(state));
+}
+
+daemon::daemon(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+daemon::~daemon() {
+    *impl_->alive = false;
+    impl_->finish();
+}
+
+void daemon::leave(std::string_view reason) { impl_->leave(reason); }
+void daemon::stop_now() { impl_->finish(); }
+void daemon::set_stopped_handler(std::function<void()> on_stopped) {
+    impl_->on_stopped = std::move(on_stopped);
+}
+bool daemon::stopped() const { return impl_->stopped; }
+const node::node& daemon::local_node() const { return *impl_->local; }
+const std::string& daemon::address() const { return impl_->address; }
+std::string daemon::control_socket_path() const { return impl_->dir.control_socket_path(); }
+std::string daemon::control_tcp_address() const { return impl_->control->tcp_address(); }
+
+int run_daemon(const settings& effective) {
+    // Writes to a closed socket must fail with EPIPE, not kill the daemon.
+    std::signal(SIGPIPE, SIG_IGN);
+    asio::io_context io;
+    auto started = daemon::start(io, effective);
+    if (!started) {
+        log_error("{}", started.failure().message);
+        return 1;
+    }
+    daemon& running = **started;
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::function<void(const std::error_code&, int)> on_signal =
+        [&](const std::error_code& failure, int number) {
+            if (failure) {
+                return;
+            }
+            if (running.stopped()) {
+                return;
+            }
+            const char* name = number == SIGINT ? "SIGINT" : "SIGTERM";
+            if (running.local_node().has_left()) {
+                log_info("{} again: stopping now", name);
+                running.stop_now();
+                return;
+            }
+            running.leave(name);
+            signals.async_wait(on_signal);
+        };
+    signals.async_wait(on_signal);
+    running.set_stopped_handler([&] {
+        std::error_code ignored;
+        signals.cancel(ignored);
+        io.stop();
+    });
+    io.run();
+    running.set_stopped_handler(nullptr);
+    // Let the last payloads (the leave gossip) flush, within a bound.
+    io.restart();
+    io.run_for(flush_max);
+    return 0;
+}
+
+} // namespace reef::runtime

@@ -1,0 +1,206 @@
+#include "reef/runtime/daemon.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <gtest/gtest.h>
+
+#include "reef/membership/swim.hpp"
+#include "reef/node/node.hpp"
+#include "reef/runtime/data_dir.hpp"
+#include "reef/runtime/identity_store.hpp"
+
+namespace reef::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Generous bound for a condition on a real loopback cluster; it stops a broken test, it is not
+// what the test measures.
+constexpr auto wait_max = std::chrono::seconds(60);
+
+class daemon_test : public ::testing::Test {
+protected:
+    fs::path root;
+    asio::io_context io;
+
+    void SetUp() override {
+        root = fs::path("/tmp") / ("reef-daemon-" + std::to_string(::getpid()) + "-" +
+                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(root);
+        fs::create_directories(root);
+        auto key = create_cluster_key((root / "cluster.key").string());
+        ASSERT_TRUE(key.ok()) << key.failure().describe();
+    }
+    void TearDown() override { fs::remove_all(root); }
+
+    settings settings_for(const std::string& name, std::vector<std::string> join = {}) const {
+        settings out;
+        out.data_dir = (root / name).string();
+        out.listen = "127.0.0.1:0";
+        out.cluster_key = (root / "cluster.key").string();
+        out.join = std::move(join);
+        return out;
+    }
+
+    std::unique_ptr<daemon> start(const settings& effective) {
+        auto started = daemon::start(io, effective);
+        EXPECT_TRUE(started.ok()) << started.failure().describe();
+        return started.ok() ? std::move(*started) : nullptr;
+    }
+
+    // Runs the loop until `done` holds (checked every 20 ms) or the bound passes.
+    bool run_until(const std::function<bool()>& done) {
+        bool reached = false;
+        const auto give_up = std::chrono::steady_clock::now() + wait_max;
+        asio::steady_timer poll(io);
+        std::function<void()> check = [&] {
+            if (done()) {
+                reached = true;
+                io.stop();
+                return;
+            }
+            if (std::chrono::steady_clock::now() >= give_up) {
+                io.stop();
+                return;
+            }
+            poll.expires_after(std::chrono::milliseconds(20));
+            poll.async_wait([&](const std::error_code& failure) {
+                if (!failure) {
+                    check();
+                }
+            });
+        };
+        check();
+        io.restart();
+        io.run();
+        return reached;
+    }
+
+    static std::optional<membership::member_state> state_of(const daemon& viewer,
+                                                            const daemon& viewed) {
+        for (const auto& member : viewer.local_node().members()) {
+            if (member.update.id == viewed.local_node().self()) {
+                return member.update.state;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+TEST_F(daemon_test, two_daemons_join_and_a_leave_is_seen_as_left) {
+    auto first = start(settings_for("a"));
+    ASSERT_NE(first, nullptr);
+    EXPECT_EQ(first->address().rfind("127.0.0.1:", 0), 0U);
+    EXPECT_NE(first->address(), "127.0.0.1:0");
+    EXPECT_TRUE(fs::exists(first->control_socket_path()));
+    auto second = start(settings_for("b", {first->address()}));
+    ASSERT_NE(second, nullptr);
+
+    ASSERT_TRUE(run_until([&] {
+        return first->local_node().cluster_size() == 2 && second->local_node().cluster_size() == 2;
+    }));
+    EXPECT_EQ(state_of(*first, *second), membership::member_state::alive);
+
+    bool stopped = false;
+    second->set_stopped_handler([&] { stopped = true; });
+    second->leave("test");
+    EXPECT_TRUE(second->local_node().has_left());
+    ASSERT_TRUE(run_until([&] {
+        return stopped && state_of(*first, *second) == membership::member_state::left;
+    }));
+    EXPECT_TRUE(second->stopped());
+    EXPECT_FALSE(fs::exists(second->control_socket_path()));
+    EXPECT_EQ(first->local_node().cluster_size(), 1U);
+    // The effective settings were saved for a restart with only --data-dir.
+    EXPECT_TRUE(fs::exists(root / "b" / "settings.toml"));
+}
+
+TEST_F(daemon_test, a_restarted_node_comes_back_with_a_higher_incarnation) {
+    auto first = start(settings_for("a"));
+    ASSERT_NE(first, nullptr);
+    std::uint64_t before = 0;
+    {
+        auto second = start(settings_for("b", {first->address()}));
+        ASSERT_NE(second, nullptr);
+        ASSERT_TRUE(run_until([&] { return first->local_node().cluster_size() == 2; }));
+        before = second->local_node().incarnation();
+        second->stop_now();
+    }
+    auto again = start(settings_for("b", {first->address()}));
+    ASSERT_NE(again, nullptr);
+    EXPECT_GT(again->local_node().incarnation(), before);
+    ASSERT_TRUE(run_until([&] {
+        for (const auto& member : first->local_node().members()) {
+            if (member.update.id == again->local_node().self()) {
+                return member.update.state == membership::member_state::alive &&
+                       member.update.incarnation > before;
+            }
+        }
+        return false;
+    }));
+}
+
+TEST_F(daemon_test, a_second_daemon_on_the_same_data_dir_is_refused) {
+    auto first = start(settings_for("a"));
+    ASSERT_NE(first, nullptr);
+    auto second = daemon::start(io, settings_for("a"));
+    ASSERT_FALSE(second.ok());
+    EXPECT_NE(second.failure().message.find("in use by another reefd"), std::string::npos)
+        << second.failure().message;
+}
+
+TEST_F(daemon_test, a_taken_listen_port_is_a_clear_failure) {
+    asio::ip::tcp::acceptor taken(io, {asio::ip::make_address("127.0.0.1"), 0});
+    settings effective = settings_for("a");
+    effective.listen = "127.0.0.1:" + std::to_string(taken.local_endpoint().port());
+    auto started = daemon::start(io, effective);
+    ASSERT_FALSE(started.ok());
+    EXPECT_NE(started.failure().message.find("cannot listen on " + effective.listen),
+              std::string::npos)
+        << started.failure().message;
+    EXPECT_NE(started.failure().message.find("in use"), std::string::npos);
+    // A failed start leaves no settings behind to be reused.
+    EXPECT_FALSE(fs::exists(root / "a" / "settings.toml"));
+    EXPECT_FALSE(fs::exists(root / "a" / "control.sock"));
+}
+
+TEST_F(daemon_test, a_missing_cluster_key_names_the_file) {
+    settings effective = settings_for("a");
+    effective.cluster_key = (root / "absent.key").string();
+    auto started = daemon::start(io, effective);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.failure().message.rfind("cluster key file " + effective.cluster_key, 0), 0U)
+        << started.failure().message;
+}
+
+TEST_F(daemon_test, a_malformed_cluster_key_names_the_file) {
+    settings effective = settings_for("a");
+    effective.cluster_key = (root / "bad.key").string();
+    ASSERT_TRUE(write_file_durably(effective.cluster_key, "not a key\n", 0600).ok());
+    auto started = daemon::start(io, effective);
+    ASSERT_FALSE(started.ok());
+    EXPECT_EQ(started.failure().message.rfind("cluster key file " + effective.cluster_key, 0), 0U)
+        << started.failure().message;
+}
+
+TEST_F(daemon_test, an_unreachable_seed_does_not_stop_the_node) {
+    asio::ip::tcp::acceptor reserved(io, {asio::ip::make_address("127.0.0.1"), 0});
+    const std::string nowhere = "127.0.0.1:" + std::to_string(reserved.local_endpoint().port());
+    reserved.close();
+    auto lonely = start(settings_for("a", {nowhere}));
+    ASSERT_NE(lonely, nullptr);
+    // The seed is retried, and every failure reaches the node without harming it.
+    ASSERT_TRUE(run_until([&] { return lonely->local_node().stats().unreachable_reports >= 2; }));
+    EXPECT_FALSE(lonely->stopped());
+    EXPECT_EQ(lonely->local_node().cluster_size(), 1U);
+}
+
+} // namespace
+} // namespace reef::runtime

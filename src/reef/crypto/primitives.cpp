@@ -68,8 +68,8 @@ key32 blake2b_256_keyed(std::span<const std::uint8_t> key, std::span<const std::
     REEF_ASSERT(key.size() >= blake2b_key_size_min);
     REEF_ASSERT(key.size() <= blake2b_key_size_max);
     key32 out{};
-    const int rc =
-        crypto_generichash(out.data(), out.size(), data.data(), data.size(), key.data(), key.size());
+    const int rc = crypto_generichash(out.data(), out.size(), data.data(), data.size(), key.data(),
+                                      key.size());
     REEF_ASSERT(rc == 0);
     return out;
 }

@@ -161,7 +161,8 @@ result<std::string> read_key_file(const std::string& path, std::string_view what
     if ((info.st_mode & 077U) != 0) {
         ::close(fd);
         return make_error(errc::permission_denied,
-                          std::string(what) + " " + path + " is accessible by group or others (mode " +
+                          std::string(what) + " " + path +
+                              " is accessible by group or others (mode " +
                               mode_text(info.st_mode) + "); it holds a secret, so it must be " +
                               "0600: run `chmod 600 " + path + "`");
     }
@@ -194,7 +195,8 @@ result<std::string> read_key_file(const std::string& path, std::string_view what
 }
 
 void wipe_string(std::string& text) {
-    crypto::wipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(text.data()), text.size()));
+    crypto::wipe(
+        std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(text.data()), text.size()));
 }
 
 } // namespace
@@ -255,7 +257,8 @@ result<crypto::cluster_key> load_cluster_key(const std::string& path) {
     wipe_string(*text);
     if (!parsed.ok()) {
         return make_error(errc::invalid_argument,
-                          "cluster key file " + path + " is malformed: " + parsed.failure().message);
+                          "cluster key file " + path +
+                              " is malformed: " + parsed.failure().message);
     }
     return parsed;
 }
@@ -271,7 +274,8 @@ result<crypto::cluster_key> create_cluster_key(const std::string& path) {
     crypto::cluster_key key;
     do {
         fill_random(key.bytes);
-    } while (std::all_of(key.bytes.begin(), key.bytes.end(), [](std::uint8_t b) { return b == 0; }));
+    } while (std::all_of(key.bytes.begin(), key.bytes.end(),
+                         [](std::uint8_t b) { return b == 0; }));
     std::string contents = key.to_text();
     const status written = create_exclusive(path, contents);
     wipe_string(contents);

@@ -553,10 +553,11 @@ void network_core::dial(const peer_ptr& p) {
                 core->on_io_error(c, e);
                 return;
             }
-            asio::async_connect(c->socket, results,
-                                [core, c](const asio::error_code& connect_ec, const tcp::endpoint&) {
-                                    core->on_connected(c, connect_ec);
-                                });
+            asio::async_connect(
+                c->socket, results,
+                [core, c](const asio::error_code& connect_ec, const tcp::endpoint&) {
+                    core->on_connected(c, connect_ec);
+                });
         });
 }
 

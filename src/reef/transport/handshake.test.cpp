@@ -246,8 +246,8 @@ TEST(handshake, wrong_cluster_key_is_refused_on_both_sides_with_the_reason) {
     const status at_responder = deliver(r, output_of(i));
     ASSERT_FALSE(at_responder.ok());
     EXPECT_EQ(at_responder.failure().code, errc::permission_denied);
-    EXPECT_TRUE(contains(at_responder.failure().message,
-                         "peer does not hold this cluster's key (handshake authentication failed)"));
+    EXPECT_EQ(at_responder.failure().message,
+              "peer does not hold this cluster's key (handshake authentication failed)");
     EXPECT_TRUE(r.failed());
 
     // The responder tells the initiator why, so the node without the key can say so too.
@@ -490,7 +490,8 @@ TEST(handshake, malformed_replies_are_rejected_with_reasons) {
         (void)output_of(i);
         const status result = deliver(i, reply);
         ASSERT_FALSE(result.ok());
-        EXPECT_TRUE(contains(result.failure().message, "reply body must be 145..400 bytes, got 10"));
+        EXPECT_TRUE(
+            contains(result.failure().message, "reply body must be 145..400 bytes, got 10"));
     }
     auto spec_reply = [&](std::string_view address, int length_override) {
         auto i = d.initiator();

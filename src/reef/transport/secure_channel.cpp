@@ -144,10 +144,9 @@ result<bool> secure_channel::next(std::vector<std::uint8_t>& plaintext) {
                                "peer sent more frames than this session's nonce budget allows"));
     }
     plaintext.resize(frame_size - tag_size);
-    const bool opened = crypto::aead_open(
-        receive_key_, receive_counter_, std::span<const std::uint8_t>(header, frame_header_size_bytes),
-        std::span<const std::uint8_t>(header + frame_header_size_bytes, frame_size), plaintext);
-    if (!opened) {
+    const std::span<const std::uint8_t> length(header, frame_header_size_bytes);
+    const std::span<const std::uint8_t> sealed(header + frame_header_size_bytes, frame_size);
+    if (!crypto::aead_open(receive_key_, receive_counter_, length, sealed, plaintext)) {
         plaintext.clear();
         return fail(make_error(errc::permission_denied,
                                "frame authentication failed (tampered, replayed, reordered or "

@@ -366,8 +366,9 @@ TEST(session, wrong_cluster_key_fails_both_sessions_with_the_reason) {
     EXPECT_FALSE(testing::complete_handshake(pair));
     ASSERT_TRUE(pair.responder.failed());
     ASSERT_TRUE(pair.initiator.failed());
-    EXPECT_TRUE(contains(pair.responder.failure().message, "peer does not hold this cluster's key"));
-    EXPECT_TRUE(contains(pair.initiator.failure().message, "peer does not hold this cluster's key"));
+    const std::string reason = "peer does not hold this cluster's key";
+    EXPECT_TRUE(contains(pair.responder.failure().message, reason));
+    EXPECT_TRUE(contains(pair.initiator.failure().message, reason));
 }
 
 TEST(session, wrong_expected_id_fails_the_initiator) {

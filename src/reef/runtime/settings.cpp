@@ -312,14 +312,26 @@ result<settings_layer> load_settings_file(const std::string& path) {
         return make_error(errc::invalid_argument,
                           "config " + path + ": cannot read: " + std::strerror(errno));
     }
-    const std::string base = fs::absolute(fs::path(path)).parent_path().string();
-    return parse_settings_toml(text.str(), path, base);
+    const fs::path absolute = fs::absolute(fs::path(path), failure);
+    if (failure) {
+        return make_error(errc::invalid_argument,
+                          "config " + path + ": cannot resolve its directory: " +
+                              failure.message());
+    }
+    return parse_settings_toml(text.str(), path, absolute.parent_path().string());
 }
 
 result<settings> resolve_settings(const settings_layer& flags,
                                   const std::optional<std::string>& config_path) {
     settings_layer merged = flags;
-    if (auto ok = check_layer(source_name{}, merged, fs::current_path().string()); !ok) {
+    std::error_code failure;
+    const fs::path working = fs::current_path(failure);
+    if (failure) {
+        return make_error(errc::invalid_argument,
+                          "cannot resolve relative paths: the working directory is gone (" +
+                              failure.message() + ")");
+    }
+    if (auto ok = check_layer(source_name{}, merged, working.string()); !ok) {
         return ok.failure();
     }
     if (config_path) {
@@ -331,7 +343,6 @@ result<settings> resolve_settings(const settings_layer& flags,
     }
     if (merged.data_dir) {
         const std::string saved = (fs::path(*merged.data_dir) / "settings.toml").string();
-        std::error_code failure;
         if (fs::exists(saved, failure)) {
             auto previous = load_settings_file(saved);
             if (!previous) {

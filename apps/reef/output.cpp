@@ -52,6 +52,9 @@ std::string render_table(const std::vector<std::string>& header,
                 line.append(widths[i] - row[i].size() + 2, ' ');
             }
         }
+        while (!line.empty() && line.back() == ' ') {
+            line.pop_back(); // an empty last cell must not leave trailing blanks
+        }
         out += line + "\n";
     };
     append_row(header);

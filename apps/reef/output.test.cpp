@@ -36,6 +36,10 @@ TEST(render_table, aligns_columns) {
                      "y          z\n");
 }
 
+TEST(render_table, leaves_no_trailing_blanks) {
+    EXPECT_EQ(render_table({"NODE", ""}, {{"1", "started"}}), "NODE\n1     started\n");
+}
+
 TEST(format_duration, picks_a_readable_unit) {
     EXPECT_EQ(format_duration(0.25), "250ms");
     EXPECT_EQ(format_duration(12.5), "12.5s");

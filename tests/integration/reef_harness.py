@@ -147,8 +147,11 @@ class LocalCluster:
     def node_dir(self, node):
         return os.path.join(self.dir, f"node-{node}")
 
+    def log_path(self, node):
+        return os.path.join(self.node_dir(node), "reefd.log")
+
     def log(self, node):
-        path = os.path.join(self.node_dir(node), "reefd.log")
+        path = self.log_path(node)
         try:
             with open(path, encoding="utf-8", errors="replace") as log:
                 return log.read()

@@ -10,9 +10,11 @@ import unittest
 from reef_harness import (ClusterTestCase, LocalCluster, free_port_range, pid_alive,
                           poll_until)
 
-# What a refusal for a different cluster key must say, in the refused node's log or the
-# cluster's logs (the handshake's PSK tag does not verify: "authentication failed").
-REFUSAL = re.compile(r"(?i)(cluster key|authentication[ _]failed)")
+# A handshake refused because the peer lacks the cluster key, as logged by either side: the
+# refusing node ("handshake from ADDR failed: ...") and the refused one ("handshake with ADDR
+# failed: ..."). The reason must name the key or the failed authentication.
+REFUSAL_FROM = re.compile(r"handshake from \S+ failed: .*(cluster'?s? key|authentication failed)")
+REFUSAL_WITH = re.compile(r"handshake with \S+ failed: .*(cluster'?s? key|authentication failed)")
 
 
 def send_garbage(port, payload, hold=0.0):
@@ -64,19 +66,21 @@ class SecurityTest(ClusterTestCase):
                                   encoding="utf-8", errors="replace").read())
         intruder_id = intruder_status["node_id"]
 
-        def refusal_logged():
-            logs = [os.path.join(intruder_dir, "reefd.log")] + [
-                os.path.join(cluster.node_dir(n), "reefd.log") for n in range(1, 5)]
-            for path in logs:
-                with open(path, encoding="utf-8", errors="replace") as log:
-                    match = REFUSAL.search(log.read())
-                if match:
-                    return path, match.group(0)
-            return None
+        intruder_log = os.path.join(intruder_dir, "reefd.log")
 
-        where = poll_until(refusal_logged, 60, "a log says why the intruder is refused",
-                           describe=cluster.log_tails)
-        print(f"\nrefusal logged in {where[0]}: {where[1]!r}")
+        def read(path):
+            with open(path, encoding="utf-8", errors="replace") as log:
+                return log.read()
+
+        # The member it dials refuses it and logs why; the intruder logs why it was refused.
+        cluster_line = poll_until(lambda: REFUSAL_FROM.search(read(cluster.log_path(1))), 60,
+                                  "node 1's log says why it refused the intruder",
+                                  describe=cluster.log_tails)
+        intruder_line = poll_until(lambda: REFUSAL_WITH.search(read(intruder_log)), 60,
+                                   "the intruder's log says why it was refused",
+                                   describe=lambda: read(intruder_log))
+        print(f"\nnode 1 logged: {cluster_line.group(0)!r}\n"
+              f"intruder logged: {intruder_line.group(0)!r}")
         refused = sum(cluster.status(n)["network"]["handshakes_refused"] for n in range(1, 5))
         self.assertGreaterEqual(refused, 1, "a node counts the refused handshake")
 
@@ -105,6 +109,7 @@ class SecurityTest(ClusterTestCase):
         cluster = LocalCluster(self)
         answer = cluster.up()
         pids = [n["pid"] for n in answer["nodes"]]
+        refused_before = {n: cluster.status(n)["network"]["handshakes_refused"] for n in (1, 2)}
         rng_bytes = os.urandom(256 * 1024)
         payloads = {
             "random bytes": rng_bytes,
@@ -137,6 +142,12 @@ class SecurityTest(ClusterTestCase):
             self.assertEqual(set(view), ids, f"node {node} gained or lost members")
         for node in (1, 2, 3, 4):
             self.assertEqual(cluster.status(node)["cluster_size"], 4)
+        # The garbage was rejected, counted and logged, not silently swallowed.
+        for node in (1, 2):
+            refused = cluster.status(node)["network"]["handshakes_refused"]
+            self.assertGreater(refused, refused_before[node], f"node {node} counts refusals")
+            self.assertRegex(cluster.log(node), r"handshake from \S+ failed: ",
+                             f"node {node} logs the refusals")
 
 
 if __name__ == "__main__":

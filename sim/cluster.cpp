@@ -356,8 +356,9 @@ void cluster::handle_process(const event& item) {
         trace_.add_byte(static_cast<std::uint8_t>(message.body.index()));
         trace_.add_u64(message.from);
         trace_.add_u64(item.node);
-        log_event("deliver", message.from, item.node,
-                  static_cast<std::uint8_t>(message.body.index()));
+        if (options_.event_log != nullptr) {
+            log_delivery(message);
+        }
         slot.swim->on_message(now(), nodes_[message.from].id, message.body);
     }
     after_input(item.node);
@@ -688,6 +689,35 @@ void cluster::log_event(const char* what, node_index from, node_index to, std::u
     }
     fmt::print(options_.event_log, "{:.6f} {} {} -> {} {}\n", now().ns() / 1e9, what, from, to,
                message_name(kind));
+}
+
+void cluster::log_delivery(const in_flight& message) {
+    std::string line = fmt::format("{:.6f} deliver {} -> {} {}", now().ns() / 1e9, message.from,
+                                   message.to, message_name(message.body.index()));
+    const auto describe = [&](const std::vector<membership::member_update>& updates) {
+        for (const membership::member_update& update : updates) {
+            const auto target = index_of(update.id);
+            line += fmt::format(" {}:{}:{}", target ? static_cast<std::int64_t>(*target) : -1,
+                                membership::to_string(update.state), update.incarnation);
+        }
+    };
+    std::visit(
+        [&](const auto& body) {
+            using type = std::decay_t<decltype(body)>;
+            if constexpr (std::is_same_v<type, membership::sync>) {
+                line += fmt::format(" members={}{}", body.members.size(),
+                                    body.reply_wanted ? " reply" : "");
+            } else if constexpr (!std::is_same_v<type, membership::nack>) {
+                const auto target = index_of(body.target);
+                line += fmt::format(" seq={} target={}", body.seq,
+                                    target ? static_cast<std::int64_t>(*target) : -1);
+                describe(body.gossip);
+            } else {
+                line += fmt::format(" seq={}", body.seq);
+            }
+        },
+        message.body);
+    fmt::print(options_.event_log, "{}\n", line);
 }
 
 void cluster::check_invariants() const {

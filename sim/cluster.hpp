@@ -221,6 +221,7 @@ private:
     in_flight release(std::uint32_t payload);
     void reset_view_row(node_index observer);
     void log_event(const char* what, node_index from, node_index to, std::uint8_t kind);
+    void log_delivery(const in_flight& message);
     std::size_t cell(node_index observer, node_index target) const;
 
     cluster_options options_;

@@ -554,7 +554,8 @@ void cluster::record_change(node_index observer, const membership::member_change
         return;
     }
     if (change.update.incarnation > nodes_[*target].incarnation_max) {
-        fail(fmt::format("node {} learned incarnation {} for node {}, which never used more than {}",
+        fail(fmt::format("node {} learned incarnation {} for node {}, which never used more "
+                         "than {}",
                          observer, change.update.incarnation, *target,
                          nodes_[*target].incarnation_max));
         return;

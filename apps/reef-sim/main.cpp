@@ -3,10 +3,10 @@
 //   reef-sim [--scenario NAME] [--nodes N] [--seed S | --seeds A:B] [--duration SECONDS]
 //            [--loss P] [--check-determinism] ...
 //
-// Runs the real membership code of N nodes on a virtual clock and a simulated network (sim/), prints
-// a short report per run and, as the last line, `trace-hash: <16 hex digits>`. Exit status: 0 when
-// every run passed its checks, 1 on a violation (the seed and the command that reproduces it are
-// printed), 2 on a usage error.
+// Runs the real membership code of N nodes on a virtual clock and a simulated network (sim/),
+// prints a short report per run and, as the last line, `trace-hash: <16 hex digits>`. Exit status:
+// 0 when every run passed its checks, 1 on a violation (the seed and the command that reproduces
+// it are printed), 2 on a usage error.
 
 #include <csignal>
 #include <cstdint>
@@ -165,9 +165,9 @@ std::string scenario_list() {
                             entry.default_nodes, entry.default_duration_seconds,
                             entry.default_loss);
     }
-    text += "\nThe last line of every run is `trace-hash: <16 hex digits>`; the same seed gives the "
-            "same hash.\nOn a violation the seed and the command that reproduces it are printed "
-            "and the exit status is 1.";
+    text += "\nThe last line of every run is `trace-hash: <16 hex digits>`; the same seed gives "
+            "the same hash.\nOn a violation the seed and the command that reproduces it are "
+            "printed and the exit status is 1.";
     return text;
 }
 

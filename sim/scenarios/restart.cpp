@@ -197,8 +197,8 @@ scenario_result run_restart(const scenario_options& options) {
 
 scenario restart_scenario() {
     return scenario{"restart",
-                    "nodes crash and restart (some before detection, some after); each must be seen "
-                    "alive again at a higher incarnation by every member",
+                    "nodes crash and restart (some before detection, some after); each must be "
+                    "seen alive again at a higher incarnation by every member",
                     50, 60.0, 0.0, &run_restart};
 }
 

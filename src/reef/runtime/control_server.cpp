@@ -90,6 +90,7 @@ public:
         }
         if (state_ == state::complete) {
             if (parser_.upgrade != 0) {
+                state_ = state::incomplete;
                 refuse(400, errc::invalid_argument, "protocol upgrades are not supported");
             }
             return state_;

@@ -317,6 +317,15 @@ TEST_F(control_server_test, connections_beyond_the_limit_get_503) {
     second.close();
 }
 
+TEST_F(control_server_test, protocol_upgrades_get_400) {
+    start_ok(config());
+    const std::string reply = exchange(
+        "GET /v1/status HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0U) << reply;
+    EXPECT_NE(reply.find("upgrades are not supported"), std::string::npos) << reply;
+    EXPECT_TRUE(requests().empty());
+}
+
 TEST_F(control_server_test, a_handler_exception_becomes_500) {
     start_ok(config());
     const std::string reply = exchange("GET /throw HTTP/1.1\r\n\r\n");

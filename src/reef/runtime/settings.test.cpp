@@ -100,6 +100,21 @@ TEST_F(settings_test, bad_flag_values_name_the_flag) {
               std::string::npos);
 }
 
+TEST_F(settings_test, unusable_paths_are_refused) {
+    settings_layer flags = minimal_flags();
+    flags.cluster_key = std::string("a\0b", 3);
+    EXPECT_NE(
+        error_of(resolve_settings(flags, std::nullopt)).find("--cluster-key: is not a usable"),
+        std::string::npos);
+    flags = minimal_flags();
+    flags.data_dir = std::string(5000, 'd');
+    EXPECT_NE(error_of(resolve_settings(flags, std::nullopt)).find("--data-dir: is not a usable"),
+              std::string::npos);
+    EXPECT_NE(error_of(parse_settings_toml("cluster_key = \"\"", "x.toml", "/"))
+                  .find("config x.toml: cluster_key: must not be empty"),
+              std::string::npos);
+}
+
 TEST_F(settings_test, control_must_be_loopback) {
     settings_layer flags = minimal_flags();
     flags.control = "10.0.0.1:7500";

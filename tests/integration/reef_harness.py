@@ -171,13 +171,15 @@ class LocalCluster:
     def pid(self, node):
         return self.status(node)["pid"]
 
-    def spawn_reefd(self, data_dir, port, key_file, join=None):
+    def spawn_reefd(self, data_dir, port, key_file, join=None, control=None):
         """Starts one reefd directly (not through `reef up`); it is stopped at cleanup."""
         os.makedirs(data_dir, exist_ok=True)
         args = [REEFD, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}",
                 "--cluster-key", key_file]
         if join:
             args += ["--join", join]
+        if control:
+            args += ["--control", control]
         log = open(os.path.join(data_dir, "reefd.log"), "ab")  # pylint: disable=consider-using-with
         self.test.addCleanup(log.close)
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

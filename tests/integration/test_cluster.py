@@ -1,10 +1,12 @@
 """A real 4-node cluster on loopback: joining, crash detection, graceful leave, restart."""
 
+import json
 import os
 import signal
+import socket
 import unittest
 
-from reef_harness import ClusterTestCase, LocalCluster, pid_alive
+from reef_harness import ClusterTestCase, LocalCluster, free_port_range, pid_alive, poll_until
 
 
 class ClusterTest(ClusterTestCase):
@@ -113,6 +115,51 @@ class ClusterTest(ClusterTestCase):
         for node in (1, 3, 4):
             seen = cluster.members(node)[before["node_id"]]["incarnation"]
             self.assertGreater(seen, seen_before, f"node {node} sees the higher incarnation")
+
+    def test_join_and_leave_through_a_tcp_control_address(self):
+        cluster = LocalCluster(self, nodes=3)
+        answer = cluster.up()
+        key = os.path.join(cluster.dir, "cluster.key")
+        port = free_port_range(2)
+        control = f"127.0.0.1:{port + 1}"
+        extra_dir = os.path.join(cluster.root, "extra")
+        extra = cluster.spawn_reefd(extra_dir, port, key, control=control)
+
+        def extra_status():
+            done = cluster.reef("--node", control, "status", "--json", check=False, timeout=60)
+            return json.loads(done.stdout) if done.returncode == 0 else None
+
+        alone = poll_until(extra_status, 60, "the extra node answers on TCP")
+        self.assertEqual(alone["cluster_size"], 1)
+        # The same node through its control socket path.
+        by_socket = cluster.reef_json("--node", os.path.join(extra_dir, "control.sock"),
+                                      "status")
+        self.assertEqual(by_socket["node_id"], alone["node_id"])
+
+        joined = cluster.reef_json("--node", control, "join", answer["nodes"][1]["address"])
+        self.assertTrue(joined["ok"])
+        self.wait_for_state(cluster, [1, 2, 3], alone["node_id"], {"alive"})
+        self.assertEqual(poll_until(lambda: (extra_status() or {}).get("cluster_size") == 4,
+                                    60, "the extra node sees 4 members"), True)
+
+        left = cluster.reef_json("--node", control, "leave")
+        self.assertTrue(left["stopped"])
+        self.assertEqual(extra.wait(timeout=30), 0, "reefd exits 0 after a graceful leave")
+        self.wait_for_state(cluster, [1, 2, 3], alone["node_id"], {"left"})
+
+    def test_up_reports_a_node_that_cannot_start(self):
+        cluster = LocalCluster(self, nodes=1)
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(blocker.close)
+        blocker.bind(("127.0.0.1", cluster.base_port))
+        blocker.listen(1)
+        done = cluster.reef("up", "--nodes", 1, "--base-port", cluster.base_port, "--wait", 60,
+                            check=False)
+        self.assertEqual(done.returncode, 1, done.stdout)
+        self.assertIn("node 1 (reefd pid", done.stderr)
+        self.assertIn("exited with status", done.stderr)
+        self.assertIn(cluster.log_path(1), done.stderr)
+        self.assertIn(f"127.0.0.1:{cluster.base_port}", done.stderr, "the log's reason is shown")
 
 
 if __name__ == "__main__":

@@ -136,7 +136,8 @@ result<std::vector<member_update>> get_updates(const proto_updates& in, std::siz
     std::vector<member_update> out;
     out.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
-        auto update = get_update(in.Get(static_cast<int>(i)), field + "[" + std::to_string(i) + "]");
+        const std::string path = field + "[" + std::to_string(i) + "]";
+        auto update = get_update(in.Get(static_cast<int>(i)), path);
         if (!update) {
             return update.failure();
         }

@@ -13,7 +13,8 @@ namespace reef::membership {
 struct config {
     /// One probe per protocol period (SWIM's T').
     duration probe_period = duration::milliseconds(200);
-    /// Direct ack deadline; after it, indirect probes go out. Scaled by the local health multiplier.
+    /// Direct ack deadline; after it, indirect probes go out. Scaled by the local health
+    /// multiplier.
     duration probe_timeout = duration::milliseconds(100);
     /// Members asked to probe indirectly (SWIM's k).
     std::size_t indirect_probes = 3;
@@ -26,8 +27,10 @@ struct config {
     int awareness_max = 8;
     /// Each update is piggybacked about retransmit_mult * log10(n+1) times.
     double retransmit_mult = 4.0;
-    /// Most updates piggybacked on one message.
-    std::size_t gossip_per_message_max = 16;
+    /// Most updates piggybacked on one message (at most gossip_count_max = 64, the wire limit).
+    /// 32 updates are about 2-3 KiB: a burst of news (a join wave, a mass crash) drains twice as
+    /// fast as with memberlist's 16, at the same total work.
+    std::size_t gossip_per_message_max = 32;
     /// Push-pull anti-entropy with one random member (jittered +-50 %).
     duration sync_period = duration::seconds(30);
     /// Serf-style reconnect: this often (jittered +-50 %) send a sync asking for a reply to one

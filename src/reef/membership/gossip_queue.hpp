@@ -3,55 +3,110 @@
 // update per member, handed out fewest-transmissions first and, among equals, newest first, each
 // until it has been sent `limit` times.
 //
-// Thread-safety: none. Invariants: every queued id appears once in both indexes; the queue never
-// holds more entries than distinct ids pushed (the owner bounds those by members_max).
+// Thread-safety: none. Invariants: an entry is queued iff its slot says so, and then exactly once;
+// the queue never holds more entries than its owner has (the owner bounds those by members_max).
 //
-// The queue stores ids only: the owner sends the member's *current* state, which is always at
-// least as new as the state that was queued.
+// The queue holds pointers to the owner's entries (which must stay put while queued, as the
+// elements of a node-based container do) and each entry carries its own `gossip_slot`, so taking
+// gossip for a message costs no lookups: this is on the path of every message sent. The owner
+// sends each member's *current* state, which is always at least as new as the state that was
+// queued.
 
 #include <cstddef>
 #include <cstdint>
 #include <set>
-#include <unordered_map>
 #include <vector>
 
-#include "reef/base/ids.hpp"
+#include "reef/base/assert.hpp"
 
 namespace reef::membership {
 
+/// Per-entry bookkeeping, embedded in the owner's entry as a member named `gossip`.
+struct gossip_slot {
+    std::uint32_t transmits = 0;
+    std::uint64_t order = 0; // larger = newer
+    bool queued = false;
+};
+
+template <typename Entry>
 class gossip_queue {
 public:
-    /// Queue `id` as fresh news (zero transmissions), replacing any older entry for it.
-    void push(const node_id& id);
-    /// Forget `id` (the member was reclaimed).
-    void erase(const node_id& id);
-    /// Up to `count_max` ids to piggyback, skipping `skip`; each taken id counts one transmission
-    /// and leaves the queue once it reaches `limit`.
-    void take(std::size_t count_max, std::uint32_t limit, const node_id& skip,
-              std::vector<node_id>& out);
+    /// Queue `entry` as fresh news (zero transmissions), replacing any older turn it had.
+    void push(Entry* entry) {
+        REEF_ASSERT(entry != nullptr);
+        erase(entry);
+        entry->gossip = gossip_slot{0, order_next_++, true};
+        const bool inserted = queue_.insert(key{0, entry->gossip.order, entry}).second;
+        REEF_ASSERT(inserted);
+    }
 
-    bool contains(const node_id& id) const { return index_.contains(id); }
-    std::size_t size() const { return index_.size(); }
-    bool empty() const { return index_.empty(); }
-    /// Transmissions so far of a queued id (for tests).
-    std::uint32_t transmits(const node_id& id) const;
+    /// Forget `entry` (before the owner destroys it).
+    void erase(Entry* entry) {
+        if (!entry->gossip.queued) {
+            return;
+        }
+        const auto erased = queue_.erase(key{entry->gossip.transmits, entry->gossip.order, entry});
+        REEF_ASSERT(erased == 1);
+        entry->gossip.queued = false;
+    }
 
-    void check_invariants() const;
+    /// Up to `count_max` entries to piggyback, skipping `skip` (may be null); each taken entry
+    /// counts one transmission and leaves the queue once it reaches `limit`.
+    void take(std::size_t count_max, std::uint32_t limit, const Entry* skip,
+              std::vector<Entry*>& out) {
+        REEF_ASSERT(limit > 0);
+        // Taken keys are re-inserted after the walk, so the walk never meets them again. Node
+        // handles are reused: no allocation per transmission.
+        taken_.clear();
+        for (auto it = queue_.begin(); it != queue_.end() && taken_.size() < count_max;) {
+            if (it->entry == skip) {
+                ++it;
+                continue;
+            }
+            auto next = std::next(it);
+            taken_.push_back(queue_.extract(it));
+            it = next;
+        }
+        for (auto& handle : taken_) {
+            Entry* entry = handle.value().entry;
+            out.push_back(entry);
+            ++entry->gossip.transmits;
+            if (entry->gossip.transmits >= limit) {
+                entry->gossip.queued = false;
+                continue;
+            }
+            handle.value().transmits = entry->gossip.transmits;
+            queue_.insert(std::move(handle));
+        }
+        taken_.clear();
+    }
+
+    std::size_t size() const { return queue_.size(); }
+    bool empty() const { return queue_.empty(); }
+
+    /// O(n): every queued key matches its entry's slot.
+    void check_invariants() const {
+        for (const auto& k : queue_) {
+            REEF_ASSERT(k.entry->gossip.queued);
+            REEF_ASSERT(k.entry->gossip.transmits == k.transmits);
+            REEF_ASSERT(k.entry->gossip.order == k.order);
+        }
+    }
 
 private:
     struct key {
         std::uint32_t transmits = 0;
-        std::uint64_t order = 0; // larger = newer
-        node_id id;
+        std::uint64_t order = 0;
+        Entry* entry = nullptr;
         bool operator<(const key& other) const {
             if (transmits != other.transmits) {
                 return transmits < other.transmits;
             }
-            return order > other.order;
+            return order > other.order; // orders are unique
         }
     };
     std::set<key> queue_;
-    std::unordered_map<node_id, key, id256_hash> index_;
+    std::vector<typename std::set<key>::node_type> taken_;
     std::uint64_t order_next_ = 1;
 };
 

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include "reef/base/assert.hpp"
@@ -30,6 +33,39 @@ std::size_t index_of(member_state state) { return static_cast<std::size_t>(state
 bool is_live(member_state state) {
     return state == member_state::alive || state == member_state::suspect;
 }
+
+// The same order as id256's operator<, a word at a time (sorting views is on the hot path of
+// sync and of each probe round).
+std::uint64_t word_at(const node_id& id, std::size_t index) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, id.bytes().data() + index * sizeof(word), sizeof(word));
+    if constexpr (std::endian::native == std::endian::little) {
+        word = __builtin_bswap64(word);
+    }
+    return word;
+}
+
+bool id_less(const node_id& a, const node_id& b) {
+    for (std::size_t i = 0; i < id256::size_bytes / sizeof(std::uint64_t); ++i) {
+        const std::uint64_t x = word_at(a, i);
+        const std::uint64_t y = word_at(b, i);
+        if (x != y) {
+            return x < y;
+        }
+    }
+    return false;
+}
+
+struct id_equal {
+    bool operator()(const node_id& a, const node_id& b) const {
+        for (std::size_t i = 0; i < id256::size_bytes / sizeof(std::uint64_t); ++i) {
+            if (word_at(a, i) != word_at(b, i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+};
 
 bool contains(const std::vector<node_id>& ids, const node_id& id) {
     return std::find(ids.begin(), ids.end(), id) != ids.end();
@@ -80,7 +116,8 @@ status config::validate() const {
     }
     if (sync_period <= duration::zero() || reconnect_period <= duration::zero() ||
         join_retry <= duration::zero() || dead_reclaim <= duration::zero()) {
-        return bad_setting("sync_period, reconnect_period, join_retry and dead_reclaim must be > 0");
+        return bad_setting(
+            "sync_period, reconnect_period, join_retry and dead_reclaim must be > 0");
     }
     if (members_max < 1 || members_max > sync_members_max) {
         // A full view must fit in one sync message.
@@ -103,6 +140,7 @@ struct swim::state {
         instant state_since;
         std::optional<duration> rtt;
         bool in_probe_list = false;
+        gossip_slot gossip;
     };
 
     struct suspicion {
@@ -145,9 +183,10 @@ struct swim::state {
           seq_next(random.next_u64() >> 1U) {
         member_entry entry;
         entry.update = member_update{self, self_address, incarnation, member_state::alive, {}};
-        members.emplace(self, std::move(entry));
+        auto [it, inserted] = members.emplace(self, std::move(entry));
+        REEF_ASSERT(inserted);
         ++counts[index_of(member_state::alive)];
-        gossip.push(self);
+        gossip.push(&it->second);
     }
 
     // --- helpers -------------------------------------------------------------------------------
@@ -188,6 +227,7 @@ struct swim::state {
     void ensure_started(instant now);
     std::vector<member_update> take_gossip(const node_id& buddy);
     std::vector<member_update> full_view() const;
+    std::vector<const member_entry*> sorted_entries() const;
 
     // --- member table --------------------------------------------------------------------------
     void change(instant now, const node_id& id, member_entry& entry, const member_update& update,
@@ -237,12 +277,15 @@ struct swim::state {
     swim_stats stats;
     std::vector<effect> effects;
 
-    std::map<node_id, member_entry> members;
+    // Looked up on every gossip entry, so hashed; anything that iterates it into an effect or an
+    // output sorts by id first (determinism does not depend on the hash table's order).
+    std::unordered_map<node_id, member_entry, id256_hash, id_equal> members;
     std::array<std::size_t, 4> counts{};
     std::map<node_id, suspicion> suspicions;
     std::set<std::pair<instant, node_id>> suspicion_timers;
-    gossip_queue gossip;
+    gossip_queue<member_entry> gossip; // points into `members` (its nodes never move)
 
+    std::vector<member_entry*> taken; // scratch for take_gossip
     std::vector<node_id> probe_list; // SWIM's randomized round robin
     std::size_t probe_index = 0;
     std::optional<probe> current_probe;
@@ -256,6 +299,7 @@ struct swim::state {
     std::vector<std::string> seeds;
     instant join_retry_at = instant::never();
     instant next_sync_at = instant::never();
+    duration sync_interval;
     instant next_reconnect_at = instant::never();
     instant next_reclaim_at = instant::never();
 };
@@ -267,37 +311,49 @@ void swim::state::ensure_started(instant now) {
     started = true;
     // Stagger the first probe so that nodes started together do not probe in lockstep.
     next_probe_at = now + limits.probe_period.scaled(random.unit());
-    next_sync_at = now + jittered(limits.sync_period);
+    sync_interval = limits.sync_period;
+    next_sync_at = now + jittered(sync_interval);
     next_reconnect_at = now + jittered(limits.reconnect_period);
     next_reclaim_at = now + min(reclaim_scan_period, limits.dead_reclaim);
 }
 
 std::vector<member_update> swim::state::take_gossip(const node_id& buddy) {
     std::vector<member_update> out;
+    const member_entry* skip = nullptr;
     // Lifeguard's buddy system: a suspect learns of its suspicion from the probe itself.
     if (!buddy.is_zero()) {
         auto found = members.find(buddy);
         if (found != members.end() && found->second.update.state == member_state::suspect) {
             out.push_back(found->second.update);
+            skip = &found->second;
         }
     }
-    std::vector<node_id> ids;
-    gossip.take(limits.gossip_per_message_max - out.size(), retransmit_limit(),
-                out.empty() ? node_id{} : buddy, ids);
-    for (const auto& id : ids) {
-        auto found = members.find(id);
-        REEF_ASSERT(found != members.end());
-        out.push_back(found->second.update);
+    taken.clear();
+    gossip.take(limits.gossip_per_message_max - out.size(), retransmit_limit(), skip, taken);
+    for (const member_entry* entry : taken) {
+        out.push_back(entry->update);
     }
     REEF_ASSERT(out.size() <= limits.gossip_per_message_max);
+    return out;
+}
+
+std::vector<const swim::state::member_entry*> swim::state::sorted_entries() const {
+    std::vector<const member_entry*> out;
+    out.reserve(members.size());
+    for (const auto& [id, entry] : members) {
+        out.push_back(&entry);
+    }
+    std::sort(out.begin(), out.end(), [](const member_entry* a, const member_entry* b) {
+        return id_less(a->update.id, b->update.id);
+    });
     return out;
 }
 
 std::vector<member_update> swim::state::full_view() const {
     std::vector<member_update> view;
     view.reserve(members.size());
-    for (const auto& [id, entry] : members) {
-        view.push_back(entry.update);
+    for (const member_entry* entry : sorted_entries()) {
+        view.push_back(entry->update);
     }
     REEF_ASSERT(view.size() <= sync_members_max);
     return view;
@@ -326,7 +382,7 @@ void swim::state::change(instant now, const node_id& id, member_entry& entry,
     if (is_live(update.state) && !entry.in_probe_list && id != self) {
         add_to_probe_list(id, entry);
     }
-    gossip.push(id);
+    gossip.push(&entry);
     if (state_changed || address_changed) {
         effects.emplace_back(std::in_place_type<member_changed>, update,
                              is_new ? member_state::alive : previous, is_new);
@@ -389,7 +445,7 @@ void swim::state::apply_update(instant now, const node_id& from, member_update u
             update.incarnation == entry.update.incarnation &&
             confirm_suspicion(update.id, update.origin)) {
             entry.update.origin = update.origin; // re-gossip the independent confirmation
-            gossip.push(update.id);
+            gossip.push(&entry);
         }
         return;
     }
@@ -414,6 +470,10 @@ void swim::state::apply_about_self(const member_update& update) {
     // Suspect, dead or left: a peer can never make this node believe it is gone.
     if (update.incarnation >= incarnation) {
         refute(update.incarnation, true);
+    } else {
+        // An old claim still circulates (often the suspecter itself, probing us with the buddy
+        // system): make our refutation fresh news again so the reply carries it first.
+        gossip.push(&self_entry());
     }
 }
 
@@ -430,7 +490,7 @@ void swim::state::refute(std::uint64_t claimed, bool health_penalty) {
     incarnation = claimed + 1;
     member_entry& entry = self_entry();
     entry.update.incarnation = incarnation;
-    gossip.push(self);
+    gossip.push(&entry);
     REEF_ASSERT(entry.update.state == member_state::alive);
 }
 
@@ -486,7 +546,7 @@ void swim::state::suspect_or_confirm(instant now, const node_id& id) {
         ++stats.suspicions_raised;
     } else if (entry.update.state == member_state::suspect && confirm_suspicion(id, self)) {
         entry.update.origin = self;
-        gossip.push(id);
+        gossip.push(&entry);
     }
 }
 
@@ -507,11 +567,11 @@ void swim::state::reclaim(instant now) {
         return;
     }
     for (auto it = members.begin(); it != members.end();) {
-        const member_entry& entry = it->second;
+        member_entry& entry = it->second;
         if (it->first != self && !is_live(entry.update.state) &&
             now - entry.state_since >= limits.dead_reclaim) {
             --counts[index_of(entry.update.state)];
-            gossip.erase(it->first);
+            gossip.erase(&entry);
             it = members.erase(it);
         } else {
             ++it;
@@ -545,6 +605,7 @@ void swim::state::rebuild_probe_list() {
             probe_list.push_back(id);
         }
     }
+    std::sort(probe_list.begin(), probe_list.end(), id_less); // then a seeded shuffle
     for (std::size_t i = probe_list.size(); i > 1; --i) {
         std::swap(probe_list[i - 1], probe_list[random.below(i)]);
     }
@@ -738,7 +799,8 @@ void swim::state::on_ack(instant now, const node_id& from, const ack& m) {
     const relay r = found->second;
     relays.erase(found);
     record_rtt(from, now - r.sent);
-    send(r.requester, address_of(r.requester), ack{r.requester_seq, r.target, take_gossip(node_id{})});
+    send(r.requester, address_of(r.requester),
+         ack{r.requester_seq, r.target, take_gossip(node_id{})});
 }
 
 void swim::state::on_nack(const node_id& from, const nack& m) {
@@ -763,6 +825,8 @@ void swim::state::on_sync(instant now, const node_id& from, const sync& m) {
         joining = false;
         seeds.clear();
         join_retry_at = instant::never();
+        sync_interval = min(limits.sync_period, limits.join_retry);
+        next_sync_at = now + jittered(sync_interval);
     }
     if (m.reply_wanted) {
         send(from, address_of(from), sync{full_view(), false});
@@ -781,7 +845,10 @@ void swim::state::send_join(instant now) {
 }
 
 void swim::state::run_sync(instant now) {
-    next_sync_at = now + jittered(limits.sync_period);
+    // After a join the interval starts short and doubles up to sync_period: members that joined
+    // in the same burst learn of each other from views instead of waiting for gossip.
+    sync_interval = min(limits.sync_period, sync_interval * 2);
+    next_sync_at = now + jittered(sync_interval);
     if (left) {
         return;
     }
@@ -797,21 +864,22 @@ void swim::state::run_reconnect(instant now) {
     if (left || dead == 0) {
         return;
     }
-    std::size_t skip = random.below(dead);
+    std::vector<node_id> candidates;
+    candidates.reserve(dead);
     for (const auto& [id, entry] : members) {
-        if (entry.update.state != member_state::dead) {
-            continue;
+        if (entry.update.state == member_state::dead) {
+            candidates.push_back(id);
         }
-        if (skip-- > 0) {
-            continue;
-        }
-        // Our own state and what we believe of the target: enough for it to see that it was
-        // declared dead and refute; its reply carries its whole view back.
-        std::vector<member_update> view{self_entry().update, entry.update};
-        send(id, entry.update.address, sync{std::move(view), true});
-        return;
     }
-    REEF_UNREACHABLE();
+    REEF_ASSERT(candidates.size() == dead);
+    // The k-th smallest id does not depend on the table's iteration order.
+    const auto pick = candidates.begin() + static_cast<std::ptrdiff_t>(random.below(dead));
+    std::nth_element(candidates.begin(), pick, candidates.end(), id_less);
+    const member_entry& target = members.at(*pick);
+    // Our own state and what we believe of the target: enough for it to see that it was declared
+    // dead and refute; its reply carries its whole view back.
+    std::vector<member_update> view{self_entry().update, target.update};
+    send(*pick, target.update.address, sync{std::move(view), true});
 }
 
 void swim::state::expire_relays(instant now) {
@@ -997,8 +1065,8 @@ std::uint64_t swim::incarnation() const { return state_->incarnation; }
 std::vector<member_view> swim::members() const {
     std::vector<member_view> out;
     out.reserve(state_->members.size());
-    for (const auto& [id, entry] : state_->members) {
-        out.push_back(*member(id));
+    for (const auto* entry : state_->sorted_entries()) {
+        out.push_back(*member(entry->update.id));
     }
     return out;
 }
@@ -1063,6 +1131,11 @@ void swim::check_invariants() const {
         }
     }
     REEF_ASSERT(counts == s.counts);
+    std::size_t queued = 0;
+    for (const auto& [id, entry] : s.members) {
+        queued += entry.gossip.queued ? 1 : 0;
+    }
+    REEF_ASSERT(queued == s.gossip.size());
     s.gossip.check_invariants();
 #endif
 }

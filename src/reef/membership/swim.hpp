@@ -28,7 +28,8 @@
 namespace reef::membership {
 
 /// Send `body` to member `to` at `address`. `to` is the zero id when only the address is known
-/// (a join through a seed address); the transport then accepts whichever authenticated node answers.
+/// (a join through a seed address); the transport then accepts whichever authenticated node
+/// answers.
 /// `address` is empty only for a reply to a peer this node has no address for yet (a ping from a
 /// stranger); the transport answers over that peer's open session or drops the reply.
 /// Effects are plain data and carry no ordering obligation between them beyond "in order".

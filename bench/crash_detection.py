@@ -14,6 +14,7 @@ Not run by ctest: it takes minutes and measures time, which a test must never as
 """
 
 import argparse
+import ctypes
 import json
 import os
 import random
@@ -71,6 +72,25 @@ def free_base_port(count):
         if all(port_is_free(base + i) for i in range(count)):
             return base
     raise SystemExit("no free port range on 127.0.0.1")
+
+
+def become_subreaper():
+    """Adopt the detached reefd processes so that killed ones are reaped here, not left as
+    zombies under a PID 1 that may never reap them."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_orphans():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def percentile(values, fraction):
@@ -158,6 +178,8 @@ class Bench:
                 ours = False
             if ours:
                 os.kill(pid, signal.SIGKILL)
+        time.sleep(0.5)  # let the last SIGKILLs land before reaping
+        reap_orphans()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -173,6 +195,7 @@ def main():
         parser.error("--rounds must be from 1 to 1000")
     rng = random.Random(args.seed)
 
+    become_subreaper()
     bench = Bench(os.path.abspath(args.bin_dir), 4)
     times = []
     missed = 0
@@ -192,6 +215,7 @@ def main():
                 print(f"round {number:3d}: node {victim} declared dead by all survivors after "
                       f"{elapsed * 1000:7.0f} ms")
             nodes = bench.up()
+            reap_orphans()  # the killed victim
             back = bench.wait_all([n for n in nodes if n != victim], nodes[victim]["node_id"],
                                   "alive", DETECT_LIMIT_SECONDS)
             if back is None:

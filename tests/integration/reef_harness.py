@@ -10,6 +10,7 @@ REEF_BIN_DIR names the directory holding `reef` and `reefd` (ctest sets it).
 REEF_KEEP_TEST_DIRS=1 keeps the temporary directories (logs) after the run.
 """
 
+import ctypes
 import json
 import os
 import random
@@ -29,6 +30,31 @@ REEFD = os.path.join(BIN_DIR, "reefd")
 FORM_TIMEOUT = 120      # a 4-node cluster forms
 DETECT_TIMEOUT = 60     # survivors declare a crashed or departed node
 COMMAND_TIMEOUT = 180   # one `reef` invocation
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """Makes this process adopt its orphaned descendants. `reef up` starts each reefd detached
+    and exits, so the daemons would otherwise be re-parented to PID 1, which on some machines
+    never reaps them; as their subreaper we reap them at cleanup and leave no zombies behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: nothing to tidy
+
+
+def reap_orphans():
+    """Reaps every exited child, including adopted daemons, without blocking."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def require_binaries(test, *names):
@@ -95,6 +121,7 @@ class LocalCluster:
 
     def __init__(self, test, nodes=4):
         require_binaries(test, "reef", "reefd")
+        become_subreaper()
         self.test = test
         self.nodes = nodes
         self.root = tempfile.mkdtemp(prefix="reef-it-")
@@ -222,6 +249,9 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for pid in alive:
+            poll_until(lambda pid=pid: not self.owns(pid), 15, f"pid {pid} exits")
+        reap_orphans()
         if os.environ.get("REEF_KEEP_TEST_DIRS") == "1":
             print(f"kept {self.root}")
         else:

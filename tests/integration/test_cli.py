@@ -11,7 +11,7 @@ import tempfile
 import threading
 import unittest
 
-from reef_harness import BIN_DIR, REEF, free_port_range, require_binaries
+from reef_harness import REEF, free_port_range, require_binaries
 
 COMMANDS = ["init", "up", "down", "status", "peers", "join", "leave"]
 

@@ -145,7 +145,8 @@ std::vector<double> raw_tcp_round(const options& opt) {
     samples.reserve(opt.count);
     for (std::size_t n = 0; n < opt.warmup + opt.count; ++n) {
         const auto start = steady::now();
-        if (!write_all(conn, message, sizeof(message)) || !read_all(conn, message, sizeof(message))) {
+        if (!write_all(conn, message, sizeof(message)) ||
+            !read_all(conn, message, sizeof(message))) {
             die("raw ping-pong");
         }
         const auto elapsed = std::chrono::duration<double, std::micro>(steady::now() - start);
@@ -322,7 +323,8 @@ int main(int argc, char** argv) {
     options opt;
     for (int i = 1; i < argc; ++i) {
         const bool has_value = i + 1 < argc;
-        if (std::strcmp(argv[i], "--count") == 0 && has_value && parse_size(argv[i + 1], opt.count)) {
+        if (std::strcmp(argv[i], "--count") == 0 && has_value &&
+            parse_size(argv[i + 1], opt.count)) {
             ++i;
         } else if (std::strcmp(argv[i], "--rounds") == 0 && has_value &&
                    parse_size(argv[i + 1], opt.rounds)) {

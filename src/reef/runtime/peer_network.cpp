@@ -125,6 +125,13 @@ status network_config::validate() const {
     if (!parsed.ok()) {
         return make_error(errc::invalid_argument, "listen_address: " + parsed.failure().message);
     }
+    if (!advertise_address.empty()) {
+        auto advertised = transport::parse_host_port(advertise_address);
+        if (!advertised.ok()) {
+            return make_error(errc::invalid_argument,
+                              "advertise_address: " + advertised.failure().message);
+        }
+    }
     if (frame_size_max <= crypto::aead_tag_size_bytes || frame_size_max > (1U << 30U)) {
         return make_error(errc::invalid_argument, "frame_size_max must be 17 bytes .. 1 GiB");
     }
@@ -166,7 +173,7 @@ public:
     peer_network::unreachable_handler on_unreachable;
 
     status listen();
-    std::string listen_address() const { return advertised_; }
+    std::string listen_address() const { return bound_; }
     void send(const node_id& to, const std::string& address, std::vector<std::uint8_t> payload);
     void close();
     void stop_now();
@@ -231,7 +238,8 @@ private:
     bool listening_ = false;
     bool closed_ = false;  // close() called: no new sessions, no new sends
     bool stopped_ = false; // destroyed: no handler may run
-    std::string advertised_;
+    std::string bound_;      // the bound listen address
+    std::string advertised_; // what handshakes state
     network_stats stats_;
     std::size_t active_count_ = 0;
     std::uint64_t next_serial_ = 1;
@@ -253,7 +261,7 @@ status network_core::listen() {
         return make_error(errc::failed_precondition, "the peer network is closed");
     }
     if (listening_) {
-        return make_error(errc::failed_precondition, "already listening on " + advertised_);
+        return make_error(errc::failed_precondition, "already listening on " + bound_);
     }
     auto parsed = transport::parse_host_port(limits_.listen_address, true);
     REEF_ASSERT(parsed.ok()); // validate() checked it
@@ -300,10 +308,11 @@ status network_core::listen() {
     }
     transport::host_port stated = *parsed;
     stated.port = bound.port();
-    advertised_ = stated.to_string();
+    bound_ = stated.to_string();
+    advertised_ = limits_.advertise_address.empty() ? bound_ : limits_.advertise_address;
     listening_ = true;
-    log_info("listening for peers on {} (cluster key fingerprint {})", advertised_,
-             cluster_.fingerprint());
+    log_info("listening for peers on {} (stated to peers as {}, cluster key fingerprint {})",
+             bound_, advertised_, cluster_.fingerprint());
     accept();
     return {};
 }

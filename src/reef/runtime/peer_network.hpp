@@ -38,6 +38,11 @@ namespace reef::runtime {
 struct network_config {
     /// "host:port" to listen on; port 0 picks a free port (see listen_address()).
     std::string listen_address = "127.0.0.1:7400";
+    /// The "host:port" this node states in its handshakes, which peers use to reach it again;
+    /// empty = the bound listen address. Set it when peers must dial another address (NAT, a
+    /// wildcard listen address). A peer that states 0.0.0.0 or :: is reached at the host it
+    /// connected from.
+    std::string advertise_address;
     /// Largest frame accepted or sent (ciphertext, after the 4-byte length).
     std::size_t frame_size_max = 1U << 20U;
     /// Payloads queued per peer while connecting or while the socket is busy.

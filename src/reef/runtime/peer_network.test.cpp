@@ -236,6 +236,34 @@ TEST_F(peer_network_test, a_send_by_address_learns_the_id_and_shares_the_session
     EXPECT_EQ(b->net->stats().sessions_established, 1U);
 }
 
+TEST_F(peer_network_test, the_stated_address_routes_sends_by_address_to_the_open_session) {
+    // A states an address nothing listens on: a send there by address must use the session A
+    // opened, since a dial would fail.
+    network_config advertised = fast_config();
+    advertised.advertise_address = "localhost:1";
+    auto a = make_node(1, key_, advertised);
+    // C listens on every interface and states 0.0.0.0: peers substitute the address it came from.
+    network_config wildcard = fast_config();
+    wildcard.listen_address = "0.0.0.0:0";
+    auto c = make_node(3, key_, wildcard);
+    ASSERT_TRUE(contains(c->address(), "0.0.0.0:"));
+    auto b = make_node(2);
+    expect_delivery(*a, *b, "from a");
+    expect_delivery(*c, *b, "from c");
+    b->net->send(node_id{}, "localhost:1", text("to a by its stated address"));
+    const std::string c_loopback = "127.0.0.1:" + std::to_string(port_of(c->address()));
+    b->net->send(node_id{}, c_loopback, text("to c by loopback"));
+    ASSERT_TRUE(run_until([&] { return !a->inbox.empty() && !c->inbox.empty(); }));
+    EXPECT_EQ(a->inbox.back().payload, text("to a by its stated address"));
+    EXPECT_EQ(c->inbox.back().payload, text("to c by loopback"));
+    EXPECT_EQ(b->net->stats().sessions_established, 2U);
+    EXPECT_TRUE(b->unreachable.empty());
+
+    network_config bad = fast_config();
+    bad.advertise_address = "not an address";
+    EXPECT_FALSE(bad.validate().ok());
+}
+
 TEST_F(peer_network_test, a_peer_with_the_wrong_cluster_key_is_refused_with_the_reason) {
     auto a = make_node(1);
     auto b = make_node(2);

@@ -398,7 +398,8 @@ void cluster::note_incarnation(node_index node) {
         return;
     }
     if (incarnation > slot.incarnation_now && options_.persist_incarnation_changes) {
-        slot.disk.write(incarnation, now(), now() + options_.fsync_latency);
+        // The daemon fsyncs before it executes the sends of this input; nothing can crash between.
+        slot.disk.write(incarnation, now(), now());
     }
     slot.incarnation_now = incarnation;
     slot.incarnation_max = std::max(slot.incarnation_max, incarnation);
@@ -477,10 +478,15 @@ void cluster::route(node_index from, membership::send_effect&& send) {
     const auto to = resolve(send);
     if (!to) {
         ++stats_.messages_unroutable;
+        if (options_.event_log != nullptr) {
+            fmt::print(options_.event_log, "{:.6f} unroutable {} -> {} ({}) {}\n", now().ns() / 1e9,
+                       from, send.address, send.to.short_hex(), message_name(send.body.index()));
+        }
         return;
     }
     if (*to == from) {
         ++stats_.messages_to_self;
+        log_event("to-self", from, from, static_cast<std::uint8_t>(send.body.index()));
         return;
     }
     const auto arrival = network_.send(now(), from, *to);

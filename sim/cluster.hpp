@@ -14,7 +14,8 @@
 // Crash: the node stops. Its swim instance is destroyed, its queued inputs and timer are dropped
 // and messages that reach it are dropped silently (a dead machine answers nothing). Restart: a new
 // swim instance for the same id and address, whose incarnation is the value on the node's
-// simulated disk + 1 (written and fsynced before joining, as reefd does).
+// simulated disk + 1 (written and fsynced before joining, as reefd does; reefd also persists every
+// incarnation a refutation raises before sending it, see persist_incarnation_changes).
 //
 // The cluster mirrors every node's view from its member_changed effects (a dense n x n table) so
 // checkers can ask "what does A think of B" in O(1), and cross-checks that mirror against
@@ -65,11 +66,11 @@ struct cluster_options {
     std::size_t events_max = std::size_t{1} << 23U;
     /// Run swim::check_invariants() after every input.
     bool check_invariants = true;
-    /// fsync latency of the simulated disk.
-    duration fsync_latency = duration::microseconds(400);
-    /// Persist every incarnation change too (not only the bump at start); a crash before the fsync
-    /// completes loses the write.
-    bool persist_incarnation_changes = false;
+    /// Persist every incarnation the node raises (a refutation), as reefd does through
+    /// node::persist_incarnation: stored and fsynced before the sends that carry it go out, so
+    /// no crash can separate them. When false only the bump at start is persisted, and a restart
+    /// may reuse an incarnation a refutation already announced.
+    bool persist_incarnation_changes = true;
     /// When set, every event is logged here as one text line.
     std::FILE* event_log = nullptr;
 };

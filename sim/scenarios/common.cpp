@@ -153,6 +153,21 @@ scenario_result finish(cluster& nodes, report& out) {
     return result;
 }
 
+std::vector<node_index> live_seeds(const cluster& nodes, prng& random, node_index joining) {
+    std::vector<node_index> members;
+    for (node_index node = 1; node < nodes.size(); ++node) {
+        if (node != joining && nodes.is_member(node)) {
+            members.push_back(node);
+        }
+    }
+    const std::size_t extra = std::min<std::size_t>(2, members.size());
+    std::vector<node_index> seeds = pick(random, members, extra);
+    if (joining != 0 && nodes.is_member(0)) {
+        seeds.insert(seeds.begin(), 0);
+    }
+    return seeds;
+}
+
 std::vector<node_index> pick(prng& random, std::vector<node_index> candidates, std::size_t count) {
     REEF_ASSERT(count <= candidates.size());
     // Partial Fisher-Yates: the first `count` slots become the draw.

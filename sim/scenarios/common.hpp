@@ -87,6 +87,10 @@ void print_histogram(report& out, const distribution& values, std::size_t bucket
 /// invariants, print traffic totals and fill in the result (ok, failure, hash).
 scenario_result finish(cluster& nodes, report& out);
 
+/// Join addresses for a (re)starting node, as an operator would configure them: node 0 (the
+/// cluster's usual --join address) when it is a member, plus up to two other random members.
+std::vector<node_index> live_seeds(const cluster& nodes, prng& random, node_index joining);
+
 /// Distinct nodes drawn uniformly from `candidates` (order of the draw).
 std::vector<node_index> pick(prng& random, std::vector<node_index> candidates, std::size_t count);
 

@@ -192,10 +192,7 @@ private:
     }
 
     void restart(node_index node) {
-        std::vector<node_index> seeds = {0};
-        seeds.push_back(static_cast<node_index>(random_.below(nodes_.size())));
-        seeds.push_back(static_cast<node_index>(random_.below(nodes_.size())));
-        std::erase(seeds, node);
+        const std::vector<node_index> seeds = live_seeds(nodes_, random_, node);
         nodes_.start(node, seeds);
         ++counts_.restarts;
     }

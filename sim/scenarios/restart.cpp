@@ -30,16 +30,6 @@ struct restart_book {
     std::size_t long_downtimes = 0;
 };
 
-std::vector<node_index> join_seeds(cluster& nodes, prng& random, node_index node) {
-    // reefd restarts with its configured --join address (node 0's) plus two others it knows.
-    std::vector<node_index> seeds = {0};
-    for (int extra = 0; extra < 2; ++extra) {
-        seeds.push_back(static_cast<node_index>(random.below(nodes.size())));
-    }
-    std::erase(seeds, node);
-    return seeds;
-}
-
 void run_due_restarts(cluster& nodes, prng& random, restart_book& book, instant until) {
     while (!nodes.failed()) {
         auto next = std::min_element(book.queue.begin(), book.queue.end(),
@@ -57,7 +47,7 @@ void run_due_restarts(cluster& nodes, prng& random, restart_book& book, instant 
         }
         book.pending[due.node] = false;
         book.restarted[due.node] = true;
-        const std::vector<node_index> seeds = join_seeds(nodes, random, due.node);
+        const std::vector<node_index> seeds = live_seeds(nodes, random, due.node);
         nodes.start(due.node, seeds);
     }
     if (!nodes.failed()) {

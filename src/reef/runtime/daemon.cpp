@@ -137,6 +137,8 @@ status daemon::impl::start() {
     }
     network_config net;
     net.listen_address = config.listen;
+    // Peers learn the address to dial back from the handshake as well as from gossip.
+    net.advertise_address = config.advertise;
     network = std::make_unique<peer_network>(io, net, identity, key, random_seed());
     if (auto listening = network->listen(); !listening) {
         return listening.failure();

@@ -56,6 +56,7 @@ public:
         bool up = true;
         bool paused = false;
         bool scheduled = false;
+        duration lag;
         instant scheduled_at;
     };
 
@@ -110,6 +111,12 @@ public:
         n.up = true;
         n.core = std::make_unique<swim>(limits_, n.id, n.address, incarnation, random_.fork_seed());
         join(index, seed_index);
+    }
+
+    /// A starved process: its timers fire `lag` late and messages reach it `lag` late.
+    void set_lag(std::size_t index, duration lag) {
+        nodes_[index].lag = lag;
+        reschedule(index);
     }
 
     void set_paused(std::size_t index, bool paused) {
@@ -249,7 +256,7 @@ private:
             n.scheduled = false;
         }
         if (n.up && !n.paused) {
-            n.scheduled_at = n.core->next_deadline();
+            n.scheduled_at = n.core->next_deadline() + n.lag;
             n.scheduled = true;
             ticks_.emplace(n.scheduled_at, index);
         }
@@ -293,8 +300,9 @@ private:
             REEF_ASSERT(decoded.ok());
             body = std::move(*decoded);
         }
-        const duration latency = duration::microseconds(500 + static_cast<std::int64_t>(
-                                                                  random_.below(1000)));
+        const duration latency =
+            nodes_[*to].lag +
+            duration::microseconds(500 + static_cast<std::int64_t>(random_.below(1000)));
         in_flight_.emplace(std::make_pair(now_ + latency, order_++),
                            flight{from, *to, std::move(body)});
     }

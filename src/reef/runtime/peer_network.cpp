@@ -896,6 +896,10 @@ void network_core::on_io_error(const connection_ptr& c, const asio::error_code& 
     if (c->state == connection::phase::closed) {
         return;
     }
+    if (c->close_when_flushed) {
+        close_connection(c); // already failed and logged; the flush cannot finish now
+        return;
+    }
     const std::string reason =
         ec == asio::error::eof ? std::string("connection closed by the peer") : ec.message();
     switch (c->state) {

@@ -25,8 +25,8 @@ constexpr std::size_t indirect_probes_max = 16;
 constexpr int awareness_limit = 64;
 // Below this many probe-list entries, random picks scan the list; above it they sample it.
 constexpr std::size_t random_scan_list_max = 64;
-// How often dead/left members are checked for reclaiming (at most).
-constexpr duration reclaim_scan_period = duration::seconds(1);
+// Reconnect tries this many random entries of the dead list (stale ones are dropped).
+constexpr int reconnect_attempts_max = 16;
 
 std::size_t index_of(member_state state) { return static_cast<std::size_t>(state); }
 
@@ -208,6 +208,8 @@ struct swim::state {
         const double limit = limits.retransmit_mult * std::ceil(std::log10(n + 1.0));
         return static_cast<std::uint32_t>(std::max(1.0, std::ceil(limit)));
     }
+    // Departures close together are forgotten in one pass of the table.
+    duration reclaim_slack() const { return min(duration::seconds(1), limits.dead_reclaim / 10); }
     std::string address_of(const node_id& id) const {
         auto found = members.find(id);
         return found == members.end() ? std::string() : found->second.update.address;
@@ -266,6 +268,7 @@ struct swim::state {
     void send_join(instant now);
     void run_sync(instant now);
     void run_reconnect(instant now);
+    void add_to_dead_list(const node_id& id);
     void expire_relays(instant now);
     void expire_suspicions(instant now);
 
@@ -287,6 +290,7 @@ struct swim::state {
 
     std::vector<member_entry*> taken; // scratch for take_gossip
     std::vector<node_id> probe_list; // SWIM's randomized round robin
+    std::vector<node_id> dead_list;  // reconnect candidates; may hold stale ids
     std::size_t probe_index = 0;
     std::optional<probe> current_probe;
     instant next_probe_at;
@@ -314,7 +318,6 @@ void swim::state::ensure_started(instant now) {
     sync_interval = limits.sync_period;
     next_sync_at = now + jittered(sync_interval);
     next_reconnect_at = now + jittered(limits.reconnect_period);
-    next_reclaim_at = now + min(reclaim_scan_period, limits.dead_reclaim);
 }
 
 std::vector<member_update> swim::state::take_gossip(const node_id& buddy) {
@@ -381,6 +384,12 @@ void swim::state::change(instant now, const node_id& id, member_entry& entry,
     }
     if (is_live(update.state) && !entry.in_probe_list && id != self) {
         add_to_probe_list(id, entry);
+    }
+    if (state_changed && !is_live(update.state) && id != self) {
+        next_reclaim_at = min(next_reclaim_at, now + limits.dead_reclaim + reclaim_slack());
+        if (update.state == member_state::dead) {
+            add_to_dead_list(id);
+        }
     }
     gossip.push(&entry);
     if (state_changed || address_changed) {
@@ -560,23 +569,26 @@ void swim::state::record_rtt(const node_id& id, duration sample) {
 }
 
 void swim::state::reclaim(instant now) {
-    next_reclaim_at = now + min(reclaim_scan_period, limits.dead_reclaim);
-    const std::size_t gone = counts[index_of(member_state::dead)] +
-                             counts[index_of(member_state::left)] - (left ? 1 : 0);
-    if (gone == 0) {
-        return;
-    }
+    // One pass forgets everything due and finds when the next member falls due, so the table is
+    // scanned once per batch of departures, not periodically.
+    next_reclaim_at = instant::never();
     for (auto it = members.begin(); it != members.end();) {
         member_entry& entry = it->second;
-        if (it->first != self && !is_live(entry.update.state) &&
-            now - entry.state_since >= limits.dead_reclaim) {
+        if (it->first == self || is_live(entry.update.state)) {
+            ++it;
+            continue;
+        }
+        const instant due = entry.state_since + limits.dead_reclaim;
+        if (due <= now) {
             --counts[index_of(entry.update.state)];
             gossip.erase(&entry);
             it = members.erase(it);
         } else {
+            next_reclaim_at = min(next_reclaim_at, due + reclaim_slack());
             ++it;
         }
     }
+    REEF_ASSERT(next_reclaim_at > now);
 }
 
 // --- probing -------------------------------------------------------------------------------------
@@ -864,22 +876,36 @@ void swim::state::run_reconnect(instant now) {
     if (left || dead == 0) {
         return;
     }
-    std::vector<node_id> candidates;
-    candidates.reserve(dead);
-    for (const auto& [id, entry] : members) {
+    for (int attempt = 0; attempt < reconnect_attempts_max && !dead_list.empty(); ++attempt) {
+        const std::size_t index = random.below(dead_list.size());
+        auto found = members.find(dead_list[index]);
+        if (found == members.end() || found->second.update.state != member_state::dead) {
+            std::swap(dead_list[index], dead_list.back()); // stale: drop it
+            dead_list.pop_back();
+            continue;
+        }
+        const member_entry& target = found->second;
+        // Our own state and what we believe of the target: enough for it to see that it was
+        // declared dead and refute; its reply carries its whole view back.
+        std::vector<member_update> view{self_entry().update, target.update};
+        send(target.update.id, target.update.address, sync{std::move(view), true});
+        return;
+    }
+}
+
+void swim::state::add_to_dead_list(const node_id& id) {
+    dead_list.push_back(id);
+    if (dead_list.size() <= 2 * counts[index_of(member_state::dead)] + 16) {
+        return;
+    }
+    // Too many stale entries: rebuild in id order (the table's own order is not deterministic).
+    dead_list.clear();
+    for (const auto& [member_id, entry] : members) {
         if (entry.update.state == member_state::dead) {
-            candidates.push_back(id);
+            dead_list.push_back(member_id);
         }
     }
-    REEF_ASSERT(candidates.size() == dead);
-    // The k-th smallest id does not depend on the table's iteration order.
-    const auto pick = candidates.begin() + static_cast<std::ptrdiff_t>(random.below(dead));
-    std::nth_element(candidates.begin(), pick, candidates.end(), id_less);
-    const member_entry& target = members.at(*pick);
-    // Our own state and what we believe of the target: enough for it to see that it was declared
-    // dead and refute; its reply carries its whole view back.
-    std::vector<member_update> view{self_entry().update, target.update};
-    send(*pick, target.update.address, sync{std::move(view), true});
+    std::sort(dead_list.begin(), dead_list.end(), id_less);
 }
 
 void swim::state::expire_relays(instant now) {

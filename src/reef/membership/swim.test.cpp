@@ -359,7 +359,7 @@ TEST(swim_lone, dead_and_left_members_are_reclaimed) {
     EXPECT_EQ(n.core->members().size(), 4U);
     n.tick_to(n.now + sec(5));
     EXPECT_EQ(n.core->members().size(), 4U);
-    n.tick_to(n.now + sec(6));
+    n.tick_to(n.now + sec(7)); // dead_reclaim, and at most a second of batching
     EXPECT_FALSE(n.core->member(make_id(2)));
     EXPECT_FALSE(n.core->member(make_id(3)));
     EXPECT_TRUE(n.core->member(n.self));
@@ -586,7 +586,8 @@ TEST(swim_cluster, partition_heals_through_reconnect) {
     auto split = [&] {
         for (auto i : a) {
             for (auto j : b) {
-                if (c.state_of(i, j) != member_state::dead || c.state_of(j, i) != member_state::dead) {
+                if (c.state_of(i, j) != member_state::dead ||
+                    c.state_of(j, i) != member_state::dead) {
                     return false;
                 }
             }

@@ -25,6 +25,9 @@ constexpr std::size_t indirect_probes_max = 16;
 constexpr int awareness_limit = 64;
 // Below this many probe-list entries, random picks scan the list; above it they sample it.
 constexpr std::size_t random_scan_list_max = 64;
+// A view is sent in syncs of at most this many members, so that even with 255-byte addresses
+// (about 340 bytes per update) a sync stays well below the transport's 1 MiB frame limit.
+constexpr std::size_t sync_chunk_members = 2048;
 // Reconnect tries this many random entries of the dead list (stale ones are dropped).
 constexpr int reconnect_attempts_max = 16;
 
@@ -228,7 +231,8 @@ struct swim::state {
 
     void ensure_started(instant now);
     std::vector<member_update> take_gossip(const node_id& buddy);
-    std::vector<member_update> full_view() const;
+    /// This node's whole view as sync messages of at most sync_chunk_members each.
+    void send_view(const node_id& to, const std::string& address, bool reply_wanted);
     std::vector<const member_entry*> sorted_entries() const;
 
     // --- member table --------------------------------------------------------------------------
@@ -352,14 +356,21 @@ std::vector<const swim::state::member_entry*> swim::state::sorted_entries() cons
     return out;
 }
 
-std::vector<member_update> swim::state::full_view() const {
-    std::vector<member_update> view;
-    view.reserve(members.size());
-    for (const member_entry* entry : sorted_entries()) {
-        view.push_back(entry->update);
+void swim::state::send_view(const node_id& to, const std::string& address, bool reply_wanted) {
+    const auto entries = sorted_entries();
+    REEF_ASSERT(!entries.empty()); // this node is always in its own view
+    for (std::size_t first = 0; first < entries.size(); first += sync_chunk_members) {
+        const std::size_t last = std::min(entries.size(), first + sync_chunk_members);
+        sync chunk;
+        chunk.members.reserve(last - first);
+        for (std::size_t i = first; i < last; ++i) {
+            chunk.members.push_back(entries[i]->update);
+        }
+        // Ask for the answer with the last chunk, once the whole view has been merged.
+        chunk.reply_wanted = reply_wanted && last == entries.size();
+        REEF_ASSERT(chunk.members.size() <= sync_members_max);
+        effects.emplace_back(std::in_place_type<send_effect>, to, address, std::move(chunk));
     }
-    REEF_ASSERT(view.size() <= sync_members_max);
-    return view;
 }
 
 // --- member table --------------------------------------------------------------------------------
@@ -841,7 +852,7 @@ void swim::state::on_sync(instant now, const node_id& from, const sync& m) {
         next_sync_at = now + jittered(sync_interval);
     }
     if (m.reply_wanted) {
-        send(from, address_of(from), sync{full_view(), false});
+        send_view(from, address_of(from), false);
     }
 }
 
@@ -849,9 +860,8 @@ void swim::state::on_sync(instant now, const node_id& from, const sync& m) {
 
 void swim::state::send_join(instant now) {
     REEF_ASSERT(joining && !seeds.empty());
-    const auto view = full_view();
     for (const auto& seed : seeds) {
-        effects.emplace_back(std::in_place_type<send_effect>, node_id{}, seed, sync{view, true});
+        send_view(node_id{}, seed, true);
     }
     join_retry_at = now + limits.join_retry;
 }
@@ -866,7 +876,7 @@ void swim::state::run_sync(instant now) {
     }
     const auto target = random_members(1, node_id{}, true);
     if (!target.empty()) {
-        send(target.front(), address_of(target.front()), sync{full_view(), true});
+        send_view(target.front(), address_of(target.front()), true);
     }
 }
 

@@ -269,6 +269,35 @@ TEST(swim_lone, members_max_refuses_new_members) {
     EXPECT_EQ(state_in(*n.core, 1), member_state::suspect);
 }
 
+TEST(swim_lone, large_views_travel_in_chunks_and_ask_for_one_reply) {
+    lone n;
+    std::vector<member_update> view;
+    for (std::uint64_t i = 1; i <= 3000; ++i) {
+        view.push_back(update(i, 0, member_state::alive));
+    }
+    n.feed(make_id(1), sync{view, false});
+    (void)n.sends();
+    const std::vector<std::string> seeds{"10.2.0.1:7400"};
+    n.core->join(n.now, seeds);
+    auto sent = n.sends();
+    ASSERT_EQ(sent.size(), 2U); // 3000 members (self is one of them): 2048 + 952
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        EXPECT_TRUE(sent[i].to.is_zero());
+        EXPECT_EQ(sent[i].address, "10.2.0.1:7400");
+        const auto& chunk = std::get<sync>(sent[i].body);
+        EXPECT_TRUE(validate(chunk).ok());
+        EXPECT_LT(encode(chunk).size(), std::size_t{1} << 20U);
+        EXPECT_EQ(chunk.reply_wanted, i + 1 == sent.size());
+        total += chunk.members.size();
+    }
+    EXPECT_EQ(total, 3000U);
+    EXPECT_TRUE(n.core->joining());
+    // A view arrives: the join is over and its retries stop.
+    n.feed(make_id(1), sync{{update(1, 0, member_state::alive)}, false});
+    EXPECT_FALSE(n.core->joining());
+}
+
 TEST(swim_lone, relays_are_bounded_and_nack_silent_targets) {
     config c;
     c.probes_in_flight_max = 2;

@@ -185,8 +185,9 @@ int main(int argc, char** argv) {
     app.add_option("--nodes", args.nodes_count, "Cluster size (default: the scenario's)")
         ->check(CLI::Range(std::size_t{1}, reef::sim::nodes_count_max));
     auto* seed_option = app.add_option("--seed", args.seed, "Seed of the run (default: random)");
-    app.add_option("--seeds", args.seeds_range, "Run seeds A through B (inclusive), e.g. 1:100; every seed divisible by 20 "
-                   "is run twice and must give the same trace hash")
+    app.add_option("--seeds", args.seeds_range,
+                   "Run seeds A through B (inclusive), e.g. 1:100; every seed divisible by 20 is "
+                   "run twice and must give the same trace hash")
         ->excludes(seed_option);
     app.add_option("--duration", args.duration_seconds,
                    "Length of the scenario's main phase in simulated seconds")

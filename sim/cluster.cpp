@@ -129,6 +129,11 @@ const cpu_stats& cluster::cpu(node_index node) const {
     return nodes_[node].cpu;
 }
 
+duration cluster::input_cost(node_index node) const {
+    REEF_ASSERT(node < nodes_.size());
+    return options_.cpu_cost.scaled(nodes_[node].slow_factor);
+}
+
 const sim_disk& cluster::disk(node_index node) const {
     REEF_ASSERT(node < nodes_.size());
     return nodes_[node].disk;

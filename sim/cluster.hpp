@@ -132,6 +132,8 @@ public:
     network& net() { return network_; }
     const network& net() const { return network_; }
     const cpu_stats& cpu(node_index node) const;
+    /// Processing time of one input on `node` (cpu_cost * its slow factor).
+    duration input_cost(node_index node) const;
     const sim_disk& disk(node_index node) const;
 
     /// Start `node` (first start or restart after a crash) and join through the addresses of

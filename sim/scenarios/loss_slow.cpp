@@ -4,6 +4,8 @@
 
 #include "sim/scenarios/scenarios.hpp"
 
+#include <algorithm>
+
 #include "sim/scenarios/common.hpp"
 
 namespace reef::sim::detail {
@@ -52,7 +54,7 @@ scenario_result run_loss_slow(const scenario_options& options) {
     const instant faults_at = nodes.now();
     const cpu_stats slow_cpu_before = nodes.cpu(slow);
     out.line("  node {} is now {}x slower ({:.1f} ms per input); loss {} on every link", slow,
-             factor, (busy_cpu_cost.scaled(factor)).ms(), values.loss);
+             factor, nodes.input_cost(slow).ms(), values.loss);
 
     counters seen;
     nodes.add_observer([&](instant /*now*/, node_index observer, node_index target,
@@ -76,23 +78,30 @@ scenario_result run_loss_slow(const scenario_options& options) {
                                    change.update.incarnation));
         }
     });
-    const std::uint64_t refutations_before = nodes.swim_totals().refutations;
+    const membership::swim_stats totals_before = nodes.swim_totals();
     nodes.run_until(faults_at + values.main_phase);
+
+    // The counters are printed whether or not the run failed: they are the evidence.
+    const membership::swim_stats totals = nodes.swim_totals();
+    const duration faulty = nodes.now() - faults_at;
+    out.line("  after {:.1f} s of loss and slowness: false deaths {}, false suspicions raised {}, "
+             "refutations {}",
+             faulty.sec(), seen.false_deaths,
+             totals.suspicions_raised - totals_before.suspicions_raised,
+             totals.refutations - totals_before.refutations);
+    out.line("  suspect marks of live nodes across all views: {} ({} of the slow node; {} in the "
+             "slow node's own view)",
+             seen.false_suspicions, seen.false_suspicions_of_slow, seen.suspicions_by_slow);
+    const cpu_stats& slow_cpu = nodes.cpu(slow);
+    const duration busy = slow_cpu.busy - slow_cpu_before.busy;
+    out.line("  slow node {}: CPU busy {:.0f}%, worst queueing delay {:.1f} ms, incarnation {}, "
+             "local health {}",
+             slow, 100.0 * busy.sec() / std::max(faulty.sec(), 1e-9),
+             slow_cpu.queue_delay_max.ms(), nodes.swim_of(slow)->incarnation(),
+             nodes.swim_of(slow)->stats().local_health);
     if (nodes.failed()) {
         return finish(nodes, out);
     }
-
-    const cpu_stats& slow_cpu = nodes.cpu(slow);
-    const duration busy = slow_cpu.busy - slow_cpu_before.busy;
-    out.line("  after {:.0f} s: false deaths {}, false suspicions {} ({} of the slow node, {} "
-             "raised by it), refutations {}",
-             values.main_phase.sec(), seen.false_deaths, seen.false_suspicions,
-             seen.false_suspicions_of_slow, seen.suspicions_by_slow,
-             nodes.swim_totals().refutations - refutations_before);
-    out.line("  slow node {}: CPU busy {:.0f}%, worst queueing delay {:.1f} ms, incarnation {}, "
-             "local health {}",
-             slow, 100.0 * busy.sec() / values.main_phase.sec(), slow_cpu.queue_delay_max.ms(),
-             nodes.swim_of(slow)->incarnation(), nodes.swim_of(slow)->stats().local_health);
 
     // With the faults gone, every view must settle back to "everyone alive".
     nodes.net().set_loss(0.0);

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -149,14 +150,17 @@ struct swim::state {
     struct suspicion {
         suspicion_bounds bounds;
         instant start;
-        instant deadline;
+        instant deadline; // in suspicion_timers unless verifying
         std::vector<node_id> origins; // the first origin, then confirmers; at most k + 1
+        std::optional<instant> own_failure; // this node's last failed probe of the suspect
+        bool verifying = false; // deadline passed; waiting for the verification probe
     };
 
     // This node's own probe; there is at most one at a time.
     struct probe {
         std::uint64_t seq = 0;
         node_id target;
+        bool verification = false; // probing a suspect whose deadline passed
         instant sent;
         instant direct_deadline;
         instant end;
@@ -275,6 +279,8 @@ struct swim::state {
     void add_to_dead_list(const node_id& id);
     void expire_relays(instant now);
     void expire_suspicions(instant now);
+    void declare_dead(instant now, const node_id& id, member_entry& entry);
+    std::optional<node_id> next_verification();
 
     config limits;
     node_id self;
@@ -295,6 +301,7 @@ struct swim::state {
     std::vector<member_entry*> taken; // scratch for take_gossip
     std::vector<node_id> probe_list; // SWIM's randomized round robin
     std::vector<node_id> dead_list;  // reconnect candidates; may hold stale ids
+    std::deque<node_id> verify_queue; // suspects due for a verification probe; may hold stale ids
     std::size_t probe_index = 0;
     std::optional<probe> current_probe;
     instant next_probe_at;
@@ -521,9 +528,12 @@ void swim::state::start_suspicion(instant now, const node_id& id, const node_id&
     s.start = now;
     s.deadline = now + suspicion_timeout(s.bounds, 0);
     s.origins.push_back(origin);
+    if (origin == self) {
+        s.own_failure = now;
+    }
     suspicion_timers.emplace(s.deadline, id);
     suspicions.emplace(id, std::move(s));
-    REEF_ASSERT(suspicions.size() == suspicion_timers.size());
+    REEF_ASSERT(suspicion_timers.size() <= suspicions.size());
 }
 
 bool swim::state::confirm_suspicion(const node_id& id, const node_id& origin) {
@@ -534,6 +544,9 @@ bool swim::state::confirm_suspicion(const node_id& id, const node_id& origin) {
         return false;
     }
     s.origins.push_back(origin);
+    if (s.verifying) {
+        return true; // the verification probe decides now
+    }
     const auto confirmations = static_cast<std::uint32_t>(s.origins.size() - 1);
     const instant deadline = s.start + suspicion_timeout(s.bounds, confirmations);
     REEF_ASSERT(deadline <= s.deadline);
@@ -547,7 +560,7 @@ void swim::state::end_suspicion(const node_id& id) {
     auto found = suspicions.find(id);
     REEF_ASSERT(found != suspicions.end());
     const auto erased = suspicion_timers.erase({found->second.deadline, id});
-    REEF_ASSERT(erased == 1);
+    REEF_ASSERT(erased == (found->second.verifying ? 0U : 1U));
     suspicions.erase(found);
 }
 
@@ -564,9 +577,15 @@ void swim::state::suspect_or_confirm(instant now, const node_id& id) {
         change(now, id, entry, update, false);
         start_suspicion(now, id, self);
         ++stats.suspicions_raised;
-    } else if (entry.update.state == member_state::suspect && confirm_suspicion(id, self)) {
-        entry.update.origin = self;
-        gossip.push(&entry);
+    } else if (entry.update.state == member_state::suspect) {
+        suspicion& s = suspicions.at(id);
+        s.own_failure = now;
+        if (s.verifying) {
+            declare_dead(now, id, entry); // the verification probe failed too
+        } else if (confirm_suspicion(id, self)) {
+            entry.update.origin = self;
+            gossip.push(&entry);
+        }
     }
 }
 
@@ -719,13 +738,19 @@ void swim::state::run_probe(instant now) {
 void swim::state::start_probe(instant now) {
     REEF_ASSERT(!current_probe);
     next_probe_at = now + limits.probe_period * health_scale();
-    const auto target = next_probe_target();
+    auto target = next_verification();
+    const bool verification = target.has_value();
+    if (!target) {
+        target = next_probe_target();
+    }
     if (!target) {
         return;
     }
     probe p;
     p.seq = seq_next++;
     p.target = *target;
+    p.verification = verification;
+    stats.verifications += verification ? 1 : 0;
     p.sent = now;
     p.direct_deadline = now + limits.probe_timeout * health_scale();
     p.end = next_probe_at;
@@ -767,11 +792,21 @@ void swim::state::probe_failed(instant now) {
 
 void swim::state::probe_succeeded(instant now, const node_id& from) {
     REEF_ASSERT(current_probe);
-    if (from == current_probe->target) {
+    const node_id target = current_probe->target;
+    if (from == target) {
         record_rtt(from, now - current_probe->sent);
     }
     current_probe.reset();
     adjust_health(-1);
+    // A verified suspect that answered but whose refutation has not reached us yet: give it
+    // another minimum period (the ack normally carries the refutation and ended the suspicion).
+    auto found = suspicions.find(target);
+    if (found != suspicions.end() && found->second.verifying) {
+        suspicion& s = found->second;
+        s.verifying = false;
+        s.deadline = now + s.bounds.timeout_min;
+        suspicion_timers.emplace(s.deadline, target);
+    }
 }
 
 // --- messages ------------------------------------------------------------------------------------
@@ -930,14 +965,56 @@ void swim::state::expire_relays(instant now) {
 void swim::state::expire_suspicions(instant now) {
     while (!suspicion_timers.empty() && suspicion_timers.begin()->first <= now) {
         const node_id id = suspicion_timers.begin()->second;
-        member_entry& entry = members.at(id);
-        REEF_ASSERT(entry.update.state == member_state::suspect);
-        member_update update = entry.update;
-        update.state = member_state::dead;
-        update.origin = self;
-        change(now, id, entry, update, false); // ends the suspicion
-        ++stats.deaths_declared;
+        suspicion& s = suspicions.at(id);
+        REEF_ASSERT(!s.verifying);
+        // Before declaring a death, check for ourselves unless our own probe failed lately: a
+        // node that missed the suspect's refutation (gossip reaches almost everyone, not
+        // certainly everyone) would otherwise kill a live member. The probe carries the
+        // suspicion (buddy system), so a live suspect's ack carries its refutation.
+        const bool fresh_evidence =
+            s.own_failure && now - *s.own_failure <= s.bounds.timeout_min;
+        if (left || fresh_evidence) {
+            declare_dead(now, id, members.at(id));
+            continue;
+        }
+        suspicion_timers.erase(suspicion_timers.begin());
+        s.verifying = true;
+        verify_queue.push_back(id);
     }
+    if (verify_queue.size() > suspicions.size() + 16) {
+        // Drop stale and repeated entries (members refuted or gone meanwhile); order is kept.
+        std::set<node_id> seen;
+        std::erase_if(verify_queue, [&](const node_id& id) {
+            auto found = suspicions.find(id);
+            return found == suspicions.end() || !found->second.verifying ||
+                   !seen.insert(id).second;
+        });
+    }
+    REEF_ASSERT(verify_queue.size() <= suspicions.size() + 16);
+}
+
+void swim::state::declare_dead(instant now, const node_id& id, member_entry& entry) {
+    REEF_ASSERT(entry.update.state == member_state::suspect);
+    member_update update = entry.update;
+    update.state = member_state::dead;
+    update.origin = self;
+    change(now, id, entry, update, false); // ends the suspicion
+    ++stats.deaths_declared;
+    REEF_ASSERT(!suspicions.contains(id));
+}
+
+/// The next suspect waiting for its verification probe, if any (stale entries are dropped).
+std::optional<node_id> swim::state::next_verification() {
+    while (!verify_queue.empty()) {
+        const node_id id = verify_queue.front();
+        verify_queue.pop_front();
+        auto found = suspicions.find(id);
+        const bool probing = current_probe && current_probe->target == id;
+        if (found != suspicions.end() && found->second.verifying && !probing) {
+            return id;
+        }
+    }
+    return std::nullopt;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1040,6 +1117,9 @@ void swim::on_tick(instant now) {
     s.run_probe(now);
     s.expire_relays(now);
     s.expire_suspicions(now);
+    if (!s.left && !s.current_probe && !s.verify_queue.empty()) {
+        s.start_probe(now); // verify without waiting for the next probe period
+    }
     if (s.joining && now >= s.join_retry_at) {
         s.send_join(now);
     }
@@ -1142,7 +1222,7 @@ void swim::check_invariants() const {
     REEF_ASSERT(s.members.size() <= s.limits.members_max);
     REEF_ASSERT(s.counts[0] + s.counts[1] + s.counts[2] + s.counts[3] == s.members.size());
     REEF_ASSERT(s.suspicions.size() == s.counts[index_of(member_state::suspect)]);
-    REEF_ASSERT(s.suspicion_timers.size() == s.suspicions.size());
+    REEF_ASSERT(s.suspicion_timers.size() <= s.suspicions.size());
     REEF_ASSERT(s.relays.size() <= s.limits.probes_in_flight_max);
     REEF_ASSERT(s.gossip.size() <= s.members.size());
     REEF_ASSERT(s.stats.local_health >= 0 && s.stats.local_health < s.limits.awareness_max);
@@ -1159,7 +1239,8 @@ void swim::check_invariants() const {
         auto suspicion = s.suspicions.find(id);
         REEF_ASSERT(suspect == (suspicion != s.suspicions.end()));
         if (suspect) {
-            REEF_ASSERT(s.suspicion_timers.contains({suspicion->second.deadline, id}));
+            const bool timed = s.suspicion_timers.contains({suspicion->second.deadline, id});
+            REEF_ASSERT(timed != suspicion->second.verifying);
             REEF_ASSERT(!suspicion->second.origins.empty());
         }
         if (id != s.self && is_live(entry.update.state)) {

@@ -67,6 +67,7 @@ struct swim_stats {
     std::uint64_t relays_refused = 0;   // ping_req refused because probes_in_flight_max was reached
     std::uint64_t nacks_sent = 0;       // relayed probes whose target stayed silent
     std::uint64_t deaths_declared = 0;  // suspicions this node's own timer turned into dead
+    std::uint64_t verifications = 0;    // expired suspicions probed once more before a death
 };
 
 /// Seeds kept by join().

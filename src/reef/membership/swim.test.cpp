@@ -360,9 +360,29 @@ TEST(swim_lone, suspicion_shrinks_with_independent_confirmations) {
     // k = 2 confirmations expected: a fourth origin changes nothing more.
     n.feed(make_id(4), ping{5, n.self, {update(9, 0, member_state::suspect, make_id(4))}});
     EXPECT_EQ(n.core->member(make_id(9))->suspect_deadline, third);
-    // At the deadline the suspect is declared dead by this node.
-    n.tick_to(*third);
+    // A death is declared only right after a probe of the suspect by this node failed: its own
+    // round-robin probe, or the verification probe it sends when the deadline passes.
+    (void)n.sends();
+    std::vector<std::pair<instant, ping>> probes_of_nine;
+    while (state_in(*n.core, 9) == member_state::suspect) {
+        ASSERT_LT(n.now, *third + sec(2));
+        n.tick_to(n.core->next_deadline());
+        for (auto& sent : n.sends()) {
+            if (const auto* probe = std::get_if<ping>(&sent.body); probe && sent.to == make_id(9)) {
+                probes_of_nine.emplace_back(n.now, *probe);
+            }
+        }
+    }
     EXPECT_EQ(state_in(*n.core, 9), member_state::dead);
+    EXPECT_GE(n.now, *third);
+    ASSERT_FALSE(probes_of_nine.empty());
+    const auto& [probed_at, last_probe] = probes_of_nine.back();
+    // (a probe lasts one probe period, stretched by the local health multiplier: this lone node
+    // hears from nobody, so its LHM is high)
+    EXPECT_LE(n.now - probed_at, n.limits.probe_period * (n.core->stats().local_health + 1));
+    ASSERT_FALSE(last_probe.gossip.empty()); // the buddy system: it carried the suspicion
+    EXPECT_EQ(last_probe.gossip.front().id, make_id(9));
+    EXPECT_EQ(last_probe.gossip.front().state, member_state::suspect);
     EXPECT_EQ(n.core->stats().deaths_declared, 1U);
     EXPECT_EQ(n.core->member(make_id(9))->update.origin, n.self);
 }
@@ -545,6 +565,60 @@ TEST(swim_cluster, suspected_node_refutes_and_stays_alive) {
     EXPECT_EQ(c.core(2).stats().refutations, 1U);
     c.run_for(sec(10));
     EXPECT_TRUE(c.all_alive());
+}
+
+bool carries_alive_of(const message& body, const node_id& id) {
+    const std::vector<member_update>* updates = nullptr;
+    if (const auto* m = std::get_if<ping>(&body)) {
+        updates = &m->gossip;
+    } else if (const auto* r = std::get_if<ping_req>(&body)) {
+        updates = &r->gossip;
+    } else if (const auto* a = std::get_if<ack>(&body)) {
+        updates = &a->gossip;
+    } else if (const auto* v = std::get_if<sync>(&body)) {
+        updates = &v->members;
+    }
+    return updates != nullptr &&
+           std::any_of(updates->begin(), updates->end(), [&](const member_update& u) {
+               return u.id == id && u.state == member_state::alive;
+           });
+}
+
+// Node 0 learns a suspicion of node 2 second hand, and no gossip of node 2's refutation ever
+// reaches it: only what node 2 itself says gets through. Returns how many verification probes
+// node 0 sent.
+std::uint64_t run_missed_refutation(std::uint64_t seed) {
+    cluster c(config{}, seed);
+    c.add_nodes_joined(60);
+    EXPECT_TRUE(c.run_until_true([&] { return c.all_alive(); }, sec(20)));
+    c.run_for(sec(5));
+    const std::uint64_t before = c.core(2).incarnation();
+    c.set_filter([&](std::size_t from, std::size_t to, const message& body) {
+        return to == 0 && from != 2 && carries_alive_of(body, c.id(2));
+    });
+    c.inject(0, c.id(1),
+             ping{1, c.id(0),
+                  {member_update{c.id(2), c.address(2), before, member_state::suspect, c.id(1)}}});
+    EXPECT_EQ(c.state_of(0, 2), member_state::suspect);
+    c.run_for(sec(30));
+    EXPECT_EQ(c.state_of(0, 2), member_state::alive) << "seed " << seed;
+    EXPECT_GT(c.core(0).member(c.id(2))->update.incarnation, before);
+    for (const auto& o : c.observations()) {
+        EXPECT_FALSE(o.member == c.id(2) && o.state == member_state::dead)
+            << "seed " << seed << ": node " << o.observer << " declared node 2 dead";
+    }
+    return c.core(0).stats().verifications;
+}
+
+TEST(swim_cluster, a_node_that_missed_the_refutation_verifies_before_declaring_death) {
+    // The unconfirmed suspicion (8.5 s with 60 members) usually outlasts node 0's chance to hear
+    // the refutation from its own round-robin probe of node 2 (one round is 12 s); then the
+    // verification probe at the deadline is what keeps node 2 alive.
+    std::uint64_t runs_verified = 0;
+    for (std::uint64_t seed = 1; seed <= 6; ++seed) {
+        runs_verified += run_missed_refutation(seed) > 0 ? 1 : 0;
+    }
+    EXPECT_GE(runs_verified, 1U);
 }
 
 TEST(swim_cluster, indirect_probes_save_a_node_whose_direct_link_is_cut) {

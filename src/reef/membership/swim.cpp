@@ -165,7 +165,6 @@ struct swim::state {
         instant direct_deadline;
         instant end;
         bool indirect = false;
-        instant indirect_started;
         std::vector<node_id> relays;
         std::vector<bool> nacked;
         std::size_t nacks = 0;
@@ -721,12 +720,6 @@ void swim::state::run_probe(instant now) {
     if (current_probe && !current_probe->indirect && now >= current_probe->direct_deadline) {
         start_indirect(now);
     }
-    // A late tick (a starved process) still gives the relays their whole window.
-    if (current_probe && current_probe->indirect_started > current_probe->direct_deadline) {
-        const duration window = current_probe->end - current_probe->direct_deadline;
-        current_probe->end = max(current_probe->end, current_probe->indirect_started + window);
-        next_probe_at = max(next_probe_at, current_probe->end);
-    }
     if (current_probe && now >= current_probe->end) {
         probe_failed(now);
     }
@@ -764,7 +757,11 @@ void swim::state::start_indirect(instant now) {
     REEF_ASSERT(current_probe && !current_probe->indirect);
     probe& p = *current_probe;
     p.indirect = true;
-    p.indirect_started = now;
+    if (now > p.direct_deadline) {
+        // A late tick (a starved process) still gives the relays their whole window.
+        p.end = max(p.end, now + (p.end - p.direct_deadline));
+        next_probe_at = max(next_probe_at, p.end);
+    }
     p.relays = random_members(limits.indirect_probes, p.target, true);
     p.nacked.assign(p.relays.size(), false);
     const std::string target_address = address_of(p.target);
@@ -967,13 +964,16 @@ void swim::state::expire_suspicions(instant now) {
         const node_id id = suspicion_timers.begin()->second;
         suspicion& s = suspicions.at(id);
         REEF_ASSERT(!s.verifying);
-        // Before declaring a death, check for ourselves unless our own probe failed lately: a
-        // node that missed the suspect's refutation (gossip reaches almost everyone, not
-        // certainly everyone) would otherwise kill a live member. The probe carries the
-        // suspicion (buddy system), so a live suspect's ack carries its refutation.
+        // Before declaring a death on weak evidence, check for ourselves: a node that missed
+        // the suspect's refutation (gossip reaches almost everyone, not certainly everyone)
+        // would otherwise kill a live member. The probe carries the suspicion (buddy system),
+        // so a live suspect's ack carries its refutation. Strong evidence: our own probe failed
+        // lately, or all k expected independent members confirmed the suspicion.
         const bool fresh_evidence =
             s.own_failure && now - *s.own_failure <= s.bounds.timeout_min;
-        if (left || fresh_evidence) {
+        const bool confirmed = s.bounds.confirmations_expected > 0 &&
+                               s.origins.size() > s.bounds.confirmations_expected;
+        if (left || fresh_evidence || confirmed) {
             declare_dead(now, id, members.at(id));
             continue;
         }

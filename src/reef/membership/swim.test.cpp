@@ -360,12 +360,30 @@ TEST(swim_lone, suspicion_shrinks_with_independent_confirmations) {
     // k = 2 confirmations expected: a fourth origin changes nothing more.
     n.feed(make_id(4), ping{5, n.self, {update(9, 0, member_state::suspect, make_id(4))}});
     EXPECT_EQ(n.core->member(make_id(9))->suspect_deadline, third);
-    // A death is declared only right after a probe of the suspect by this node failed: its own
-    // round-robin probe, or the verification probe it sends when the deadline passes.
+    // Fully confirmed: at the deadline the suspect is declared dead by this node.
+    n.tick_to(*third);
+    EXPECT_EQ(state_in(*n.core, 9), member_state::dead);
+    EXPECT_EQ(n.core->stats().deaths_declared, 1U);
+    EXPECT_EQ(n.core->stats().verifications, 0U);
+    EXPECT_EQ(n.core->member(make_id(9))->update.origin, n.self);
+}
+
+TEST(swim_lone, an_unconfirmed_death_follows_a_failed_probe_by_this_node) {
+    lone n;
+    std::vector<member_update> view;
+    for (std::uint64_t i = 1; i <= 9; ++i) {
+        view.push_back(update(i, 0, member_state::alive));
+    }
+    n.feed(make_id(1), sync{view, false});
+    n.feed(make_id(1), ping{1, n.self, {update(9, 0, member_state::suspect, make_id(1))}});
+    const instant deadline = *n.core->member(make_id(9))->suspect_deadline;
+    // Only one origin: the death is declared only right after a probe of the suspect by this
+    // node failed: its own round-robin probe, or the verification probe it sends when the
+    // deadline passes. Nobody answers here.
     (void)n.sends();
     std::vector<std::pair<instant, ping>> probes_of_nine;
     while (state_in(*n.core, 9) == member_state::suspect) {
-        ASSERT_LT(n.now, *third + sec(2));
+        ASSERT_LT(n.now, deadline + sec(5));
         n.tick_to(n.core->next_deadline());
         for (auto& sent : n.sends()) {
             if (const auto* probe = std::get_if<ping>(&sent.body); probe && sent.to == make_id(9)) {
@@ -374,7 +392,7 @@ TEST(swim_lone, suspicion_shrinks_with_independent_confirmations) {
         }
     }
     EXPECT_EQ(state_in(*n.core, 9), member_state::dead);
-    EXPECT_GE(n.now, *third);
+    EXPECT_GE(n.now, deadline);
     ASSERT_FALSE(probes_of_nine.empty());
     const auto& [probed_at, last_probe] = probes_of_nine.back();
     // (a probe lasts one probe period, stretched by the local health multiplier: this lone node
@@ -384,7 +402,6 @@ TEST(swim_lone, suspicion_shrinks_with_independent_confirmations) {
     EXPECT_EQ(last_probe.gossip.front().id, make_id(9));
     EXPECT_EQ(last_probe.gossip.front().state, member_state::suspect);
     EXPECT_EQ(n.core->stats().deaths_declared, 1U);
-    EXPECT_EQ(n.core->member(make_id(9))->update.origin, n.self);
 }
 
 TEST(swim_lone, dead_in_a_view_is_only_a_suspicion) {
@@ -437,6 +454,36 @@ TEST(swim_lone, unreachable_target_goes_indirect_at_once) {
         EXPECT_NE(s.to, target);
     }
     EXPECT_EQ(n.core->stats().indirect_probes_sent, 3U);
+}
+
+TEST(swim_lone, a_late_tick_gives_relays_their_window_and_probing_goes_on) {
+    lone n;
+    std::vector<member_update> view;
+    for (std::uint64_t i = 1; i <= 5; ++i) {
+        view.push_back(update(i, 0, member_state::alive));
+    }
+    n.feed(make_id(1), sync{view, false});
+    n.tick_to(n.core->next_deadline());
+    auto sent = n.sends();
+    ASSERT_EQ(sent.size(), 1U);
+    const node_id target = sent[0].to;
+    // The process was starved: the next tick comes long after the probe should have ended.
+    n.now = n.now + sec(5);
+    n.core->on_tick(n.now);
+    sent = n.sends();
+    ASSERT_EQ(sent.size(), 3U); // the ping_reqs go out now...
+    EXPECT_TRUE(std::holds_alternative<ping_req>(sent[0].body));
+    EXPECT_EQ(n.core->member(target)->update.state, member_state::alive);
+    // ...and get the whole indirect window, once.
+    EXPECT_EQ(n.core->next_deadline(), n.now + (n.limits.probe_period - n.limits.probe_timeout));
+    n.core->on_tick(n.now + ms(50));
+    EXPECT_EQ(n.core->next_deadline(), n.now + (n.limits.probe_period - n.limits.probe_timeout));
+    n.tick_to(n.now + ms(100));
+    EXPECT_EQ(n.core->member(target)->update.state, member_state::suspect);
+    // Probing goes on (slower: nobody answers, so the local health multiplier is up).
+    const auto probes = n.core->stats().probes_sent;
+    n.tick_to(n.now + sec(4));
+    EXPECT_GE(n.core->stats().probes_sent, probes + 2);
 }
 
 TEST(swim_lone, probing_a_suspect_carries_its_suspicion_first) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
 
 #include "reef/membership/swim.hpp"
 #include "reef/membership/test_cluster.hpp"
@@ -267,6 +268,37 @@ TEST(swim_lone, members_max_refuses_new_members) {
     // Known members are still updated.
     n.feed(make_id(1), ping{1, n.self, {update(1, 1, member_state::suspect)}});
     EXPECT_EQ(state_in(*n.core, 1), member_state::suspect);
+}
+
+TEST(swim_lone, join_skips_bad_duplicate_and_own_addresses_and_keeps_at_most_16_seeds) {
+    lone n;
+    std::vector<std::string> seeds{"not an address", "10.1.0.1:7400" /* our own */, "",
+                                   "10.3.0.1:7400", "10.3.0.1:7400", "10.3.0.2:0"};
+    for (int i = 0; i < 20; ++i) {
+        seeds.push_back("10.4.0." + std::to_string(i) + ":7400");
+    }
+    n.core->join(n.now, seeds);
+    auto sent = n.sends();
+    std::set<std::string> contacted;
+    for (const auto& s : sent) {
+        EXPECT_TRUE(s.to.is_zero());
+        EXPECT_TRUE(std::get<sync>(s.body).reply_wanted);
+        contacted.insert(s.address);
+    }
+    EXPECT_EQ(sent.size(), seeds_max);
+    EXPECT_EQ(contacted.size(), seeds_max);
+    EXPECT_TRUE(contacted.contains("10.3.0.1:7400"));
+    EXPECT_FALSE(contacted.contains("10.1.0.1:7400"));
+    EXPECT_FALSE(contacted.contains("10.3.0.2:0"));
+    // Unanswered: the same seeds again after join_retry.
+    n.tick_to(n.now + n.limits.join_retry);
+    std::set<std::string> again;
+    for (const auto& s : n.sends()) {
+        if (std::holds_alternative<sync>(s.body) && s.to.is_zero()) {
+            again.insert(s.address);
+        }
+    }
+    EXPECT_EQ(again, contacted);
 }
 
 TEST(swim_lone, large_views_travel_in_chunks_and_ask_for_one_reply) {

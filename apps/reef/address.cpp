@@ -1,15 +1,10 @@
 #include "address.hpp"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <charconv>
 
 namespace reef::cli {
 namespace {
-
-constexpr std::size_t hostname_size_max = 253;
-constexpr std::size_t label_size_max = 63;
 
 std::string quoted(std::string_view text) {
     std::string out = "\"";
@@ -25,116 +20,7 @@ std::string quoted(std::string_view text) {
     return out;
 }
 
-bool is_ipv4(const std::string& host) {
-    in_addr addr{};
-    return inet_pton(AF_INET, host.c_str(), &addr) == 1;
-}
-
-bool is_ipv6(const std::string& host) {
-    in6_addr addr{};
-    return inet_pton(AF_INET6, host.c_str(), &addr) == 1;
-}
-
-bool is_label_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-}
-
-/// RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
-bool is_hostname(std::string_view host) {
-    if (host.empty() || host.size() > hostname_size_max) {
-        return false;
-    }
-    std::size_t start = 0;
-    while (start <= host.size()) {
-        std::size_t dot = host.find('.', start);
-        std::size_t end = dot == std::string_view::npos ? host.size() : dot;
-        std::string_view label = host.substr(start, end - start);
-        if (label.empty() || label.size() > label_size_max) {
-            return false;
-        }
-        if (label.front() == '-' || label.back() == '-') {
-            return false;
-        }
-        if (!std::all_of(label.begin(), label.end(), is_label_char)) {
-            return false;
-        }
-        if (dot == std::string_view::npos) {
-            break;
-        }
-        start = dot + 1;
-    }
-    // A name made only of digits and dots that inet_pton rejected is a malformed IPv4 literal.
-    return !std::all_of(host.begin(), host.end(),
-                        [](char c) { return (c >= '0' && c <= '9') || c == '.'; });
-}
-
-/// The port digits, or why they are not a port.
-result<std::uint16_t> parse_port(std::string_view text) {
-    int port = 0;
-    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-    bool digits =
-        !text.empty() && text.size() <= 5 && std::all_of(text.begin(), text.end(), is_digit);
-    if (digits) {
-        std::from_chars(text.data(), text.data() + text.size(), port);
-    }
-    if (!digits || port < 1 || port > 65535) {
-        return make_error(errc::invalid_argument,
-                          "the port must be a number from 1 to 65535, got " + quoted(text));
-    }
-    return static_cast<std::uint16_t>(port);
-}
-
 } // namespace
-
-std::string host_port::text() const {
-    std::string host_text = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-    return host_text + ":" + std::to_string(port);
-}
-
-result<host_port> parse_host_port(std::string_view text) {
-    auto malformed = [&](std::string_view why) {
-        return make_error(errc::invalid_argument, "address must be HOST:PORT (for example "
-                                                  "127.0.0.1:7401), got " +
-                                                      quoted(text) + ": " + std::string(why));
-    };
-    if (text.empty()) {
-        return malformed("it is empty");
-    }
-    std::string host;
-    std::string_view port_text;
-    if (text.front() == '[') {
-        std::size_t close = text.find(']');
-        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-            return malformed("an IPv6 address needs the form [ADDRESS]:PORT");
-        }
-        host = std::string(text.substr(1, close - 1));
-        port_text = text.substr(close + 2);
-        if (!is_ipv6(host)) {
-            return malformed(quoted(host) + " is not an IPv6 address");
-        }
-    } else {
-        std::size_t colon = text.rfind(':');
-        if (colon == std::string_view::npos) {
-            return malformed("the port is missing");
-        }
-        host = std::string(text.substr(0, colon));
-        port_text = text.substr(colon + 1);
-        if (host.find(':') != std::string::npos) {
-            return malformed("write an IPv6 address in brackets, as [ADDRESS]:PORT");
-        }
-        if (host.empty()) {
-            return malformed("the host is missing");
-        }
-        if (!is_ipv4(host) && !is_hostname(host)) {
-            return malformed(quoted(host) + " is neither an IPv4 address nor a host name");
-        }
-    }
-    auto port = parse_port(port_text);
-    if (!port) {
-        return malformed(port.failure().message);
-    }
-    return host_port{std::move(host), *port};
-}
 
 result<int> parse_bounded_int(std::string_view text, int min, int max, std::string_view what) {
     REEF_ASSERT(min <= max);

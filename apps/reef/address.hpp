@@ -1,12 +1,14 @@
 #pragma once
-// Parsing and validation of the addresses a user types: HOST:PORT, node numbers, control socket
-// paths. Pure functions; every rejection carries a message that says what was expected.
+// Parsing and validation of what a user types to name a node: node numbers and control socket
+// paths (HOST:PORT is reef::parse_host_port). Pure functions; every rejection carries a message
+// that says what was expected.
 // Thread-safety: stateless.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "reef/base/address.hpp"
 #include "reef/base/result.hpp"
 
 namespace reef::cli {
@@ -20,17 +22,6 @@ inline constexpr std::uint16_t base_port_default = 7401;
 inline constexpr std::uint16_t base_port_min = 1024;
 /// sockaddr_un::sun_path holds 108 bytes including the terminating NUL.
 inline constexpr std::size_t socket_path_size_max = 107;
-
-struct host_port {
-    std::string host; // a hostname, an IPv4 literal, or an IPv6 literal without brackets
-    std::uint16_t port = 0;
-
-    /// "host:port", with brackets around an IPv6 host.
-    std::string text() const;
-};
-
-/// "HOST:PORT" or "[IPV6]:PORT"; port 1-65535; host a DNS name or an IP literal.
-result<host_port> parse_host_port(std::string_view text);
 
 /// A positive decimal integer in [min, max]; `what` names the input in the message.
 result<int> parse_bounded_int(std::string_view text, int min, int max, std::string_view what);

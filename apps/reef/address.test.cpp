@@ -5,54 +5,6 @@
 namespace reef::cli {
 namespace {
 
-TEST(parse_host_port, accepts_ipv4_hostnames_and_bracketed_ipv6) {
-    auto v4 = parse_host_port("127.0.0.1:7401");
-    ASSERT_TRUE(v4.ok()) << v4.failure().message;
-    EXPECT_EQ(v4->host, "127.0.0.1");
-    EXPECT_EQ(v4->port, 7401);
-    EXPECT_EQ(v4->text(), "127.0.0.1:7401");
-
-    auto name = parse_host_port("node-a.example.org:1");
-    ASSERT_TRUE(name.ok()) << name.failure().message;
-    EXPECT_EQ(name->host, "node-a.example.org");
-    EXPECT_EQ(name->port, 1);
-
-    auto v6 = parse_host_port("[::1]:65535");
-    ASSERT_TRUE(v6.ok()) << v6.failure().message;
-    EXPECT_EQ(v6->host, "::1");
-    EXPECT_EQ(v6->port, 65535);
-    EXPECT_EQ(v6->text(), "[::1]:65535");
-}
-
-TEST(parse_host_port, rejects_malformed_addresses_with_a_reason) {
-    const char* bad[] = {"",          "127.0.0.1",  "127.0.0.1:",   ":7401",     "127.0.0.1:0",
-                         "host:65536", "host:-1",   "host:80x",     "host: 80",  "1.2.3:80",
-                         "999.1.1.1:80", "::1:80",  "[::1]80",      "[zz]:80",   "[::1]:",
-                         "-bad-:80",  "a..b:80",    "a b:80",       "host:123456",
-                         "under_score:80"};
-    for (const char* text : bad) {
-        auto parsed = parse_host_port(text);
-        ASSERT_FALSE(parsed.ok()) << "accepted \"" << text << "\"";
-        EXPECT_EQ(parsed.failure().code, errc::invalid_argument);
-        EXPECT_NE(parsed.failure().message.find("HOST:PORT"), std::string::npos)
-            << parsed.failure().message;
-    }
-}
-
-TEST(parse_host_port, says_which_part_is_wrong) {
-    EXPECT_NE(parse_host_port("127.0.0.1:0").failure().message.find("the port must be"),
-              std::string::npos);
-    EXPECT_NE(parse_host_port("127.0.0.1").failure().message.find("port is missing"),
-              std::string::npos);
-    EXPECT_NE(parse_host_port("::1:80").failure().message.find("brackets"), std::string::npos);
-}
-
-TEST(parse_host_port, replaces_control_characters_in_messages) {
-    auto parsed = parse_host_port(std::string("x\x1b[2J:80"));
-    ASSERT_FALSE(parsed.ok());
-    EXPECT_EQ(parsed.failure().message.find('\x1b'), std::string::npos);
-}
-
 TEST(parse_bounded_int, checks_range_and_whole_input) {
     EXPECT_EQ(parse_bounded_int("4", 1, 64, "n").value(), 4);
     EXPECT_EQ(parse_bounded_int("64", 1, 64, "n").value(), 64);

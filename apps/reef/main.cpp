@@ -25,6 +25,10 @@ CLI::Validator checked_by(Parse parse, std::string description) {
         std::move(description));
 }
 
+auto address_checked() {
+    return checked_by([](const std::string& text) { return reef::parse_host_port(text); }, "");
+}
+
 auto bounded(int min, int max, std::string what) {
     return checked_by(
         [=](const std::string& text) { return parse_bounded_int(text, min, max, what); }, "");
@@ -65,7 +69,7 @@ void define_commands(CLI::App& app, command_line& line) {
                      "HOST:PORT where other machines will reach this one (default: this "
                      "machine's first IPv4 address, port 7400)")
         ->type_name("HOST:PORT")
-        ->check(checked_by(parse_host_port, ""));
+        ->check(address_checked());
     auto* up =
         app.add_subcommand("up", "Start a local cluster on 127.0.0.1 (or its missing nodes)");
     up->add_option("--nodes", line.nodes_text,
@@ -88,7 +92,7 @@ void define_commands(CLI::App& app, command_line& line) {
     join->add_option("ADDR", line.join_text, "HOST:PORT of any member")
         ->required()
         ->type_name("HOST:PORT")
-        ->check(checked_by(parse_host_port, ""));
+        ->check(address_checked());
     app.add_subcommand("leave", "Ask the node to leave the cluster gracefully and stop");
     for (auto* command : app.get_subcommands({})) {
         add_json_flag(command, line);
@@ -148,7 +152,7 @@ int dispatch(const CLI::App& app, const command_line& line) {
             options.cluster_key = std::filesystem::absolute(line.key_text);
         }
         if (!line.address_text.empty()) {
-            options.address = parse_host_port(line.address_text).value();
+            options.address = reef::parse_host_port(line.address_text).value();
         }
         return run_init(global, options);
     }
@@ -173,7 +177,7 @@ int dispatch(const CLI::App& app, const command_line& line) {
         return run_peers(global);
     }
     if (name == "join") {
-        return run_join(global, parse_host_port(line.join_text).value());
+        return run_join(global, reef::parse_host_port(line.join_text).value());
     }
     REEF_ASSERT(name == "leave");
     return run_leave(global);

@@ -12,10 +12,10 @@
 #include <string>
 
 #include "fuzz_target.hpp"
+#include "reef/base/address.hpp"
 #include "reef/base/prng.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
-#include "reef/transport/address.hpp"
 #include "reef/transport/handshake.hpp"
 #include "reef/transport/secure_channel.hpp"
 #include "reef/transport/session.hpp"
@@ -213,18 +213,18 @@ void fuzz_frames(std::uint8_t chunking, std::span<const std::uint8_t> stream) {
 
 void fuzz_address(std::span<const std::uint8_t> stream) {
     const std::string text(stream.begin(), stream.end());
-    for (bool allow_zero : {false, true}) {
-        auto parsed = transport::parse_host_port(text, allow_zero);
+    for (port_zero zero : {port_zero::refused, port_zero::allowed}) {
+        auto parsed = parse_host_port(text, zero);
         if (!parsed.ok()) {
             check_error(parsed.failure());
             continue;
         }
         ++reached.addresses_accepted;
-        REEF_FUZZ_CHECK(text.size() <= transport::address_size_max);
-        REEF_FUZZ_CHECK(allow_zero || parsed->port != 0);
-        auto again = transport::parse_host_port(parsed->to_string(), allow_zero);
+        REEF_FUZZ_CHECK(text.size() <= address_size_max);
+        REEF_FUZZ_CHECK(zero == port_zero::allowed || parsed->port != 0);
+        auto again = parse_host_port(parsed->text(), zero);
         REEF_FUZZ_CHECK(again.ok());
-        REEF_FUZZ_CHECK(again->host == parsed->host && again->port == parsed->port);
+        REEF_FUZZ_CHECK(*again == *parsed);
     }
 }
 

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reef/base/address.hpp"
 #include "reef/membership/swim.hpp"
-#include "reef/node/address.hpp"
 #include "reef/node/node.hpp"
 #include "reef/node/version.hpp"
 
@@ -187,7 +187,7 @@ outcome post_join(const request& incoming, const node::node& local) {
         return invalid(std::string("field \"address\" must be a string, got ") +
                        field->type_name());
     }
-    auto address = node::parse_address(field->get_ref<const std::string&>());
+    auto address = parse_host_port(field->get_ref<const std::string&>());
     if (!address) {
         return invalid(address.failure().message);
     }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include "reef/base/address.hpp"
 #include "reef/membership/codec.hpp"
 #include "reef/wire/envelope.hpp"
 
@@ -275,6 +276,17 @@ TEST(node, config_validation_refuses_zero_report_rate) {
     auto checked = limits.validate();
     ASSERT_FALSE(checked.ok());
     EXPECT_EQ(checked.failure().code, errc::invalid_argument);
+}
+
+// A node is built with an address people typed (flags, config, the control API); whatever the
+// parser accepts with a real port must be an address membership gossips and dials.
+TEST(node, parsed_addresses_are_valid_membership_addresses) {
+    for (const char* text : {"127.0.0.1:7401", "node-3.example.org:65535", "[::1]:1",
+                             "[::ffff:10.0.0.1]:7400", "[fe80::1:2]:80", "localhost:1"}) {
+        auto parsed = parse_host_port(text);
+        ASSERT_TRUE(parsed.ok()) << text;
+        EXPECT_TRUE(membership::is_valid_address(parsed->text())) << parsed->text();
+    }
 }
 
 RC_GTEST_PROP(node, arbitrary_bytes_never_crash_and_are_counted,

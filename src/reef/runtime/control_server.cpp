@@ -17,7 +17,7 @@
 #include <asio/write.hpp>
 #include <http_parser.h>
 
-#include "reef/node/address.hpp"
+#include "reef/base/address.hpp"
 #include "reef/runtime/log.hpp"
 
 namespace reef::runtime {
@@ -533,14 +533,11 @@ status control_server::impl::start_unix() {
 
 status control_server::impl::start_tcp() {
     const std::string& text = limits.tcp_address;
-    auto parsed = node::parse_address(text, node::port_zero::allowed);
+    auto parsed = parse_host_port(text, port_zero::allowed);
     if (!parsed) {
         return make_error(errc::invalid_argument, "control address: " + parsed.failure().message);
     }
-    std::string host = parsed->host == "localhost" ? "127.0.0.1" : parsed->host;
-    if (host.front() == '[') {
-        host = host.substr(1, host.size() - 2);
-    }
+    const std::string host = parsed->host == "localhost" ? "127.0.0.1" : parsed->host;
     std::error_code failure;
     const auto ip = asio::ip::make_address(host, failure);
     if (failure || !ip.is_loopback()) {
@@ -620,10 +617,7 @@ std::string control_server::tcp_address() const {
     if (failure) {
         return {};
     }
-    const auto address = endpoint.address();
-    const std::string host = address.is_v6() ? "[" + address.to_string() + "]"
-                                             : address.to_string();
-    return host + ":" + std::to_string(endpoint.port());
+    return host_port{endpoint.address().to_string(), endpoint.port()}.text();
 }
 
 void control_server::close() { impl_->close(); }

@@ -13,10 +13,10 @@
 #include <asio/steady_timer.hpp>
 #include <fmt/format.h>
 
+#include "reef/base/address.hpp"
 #include "reef/control/api.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
-#include "reef/membership/codec.hpp"
 #include "reef/node/node.hpp"
 #include "reef/runtime/control_server.hpp"
 #include "reef/runtime/data_dir.hpp"
@@ -144,9 +144,10 @@ status daemon::impl::start() {
         return listening.failure();
     }
     address = config.advertise.empty() ? network->listen_address() : config.advertise;
-    if (!membership::is_valid_address(address)) {
-        return make_error(errc::invalid_argument,
-                          "cannot advertise \"" + address + "\" to peers; set --advertise");
+    if (auto advertised = parse_host_port(address); !advertised) {
+        return make_error(errc::invalid_argument, "cannot advertise this address to peers (" +
+                                                      advertised.failure().message +
+                                                      "); set --advertise");
     }
     control_server_config control_limits;
     control_limits.socket_path = dir.control_socket_path();

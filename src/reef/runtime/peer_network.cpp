@@ -13,6 +13,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include "reef/base/address.hpp"
 #include "reef/base/assert.hpp"
 #include "reef/base/bounded.hpp"
 #include "reef/base/prng.hpp"
@@ -20,7 +21,6 @@
 #include "reef/crypto/identity.hpp"
 #include "reef/runtime/entropy.hpp"
 #include "reef/runtime/log.hpp"
-#include "reef/transport/address.hpp"
 #include "reef/transport/handshake.hpp"
 #include "reef/transport/session.hpp"
 
@@ -121,12 +121,12 @@ using peer_ptr = std::shared_ptr<peer_state>;
 } // namespace
 
 status network_config::validate() const {
-    auto parsed = transport::parse_host_port(listen_address, true);
+    auto parsed = parse_host_port(listen_address, port_zero::allowed);
     if (!parsed.ok()) {
         return make_error(errc::invalid_argument, "listen_address: " + parsed.failure().message);
     }
     if (!advertise_address.empty()) {
-        auto advertised = transport::parse_host_port(advertise_address);
+        auto advertised = parse_host_port(advertise_address);
         if (!advertised.ok()) {
             return make_error(errc::invalid_argument,
                               "advertise_address: " + advertised.failure().message);
@@ -263,7 +263,7 @@ status network_core::listen() {
     if (listening_) {
         return make_error(errc::failed_precondition, "already listening on " + bound_);
     }
-    auto parsed = transport::parse_host_port(limits_.listen_address, true);
+    auto parsed = parse_host_port(limits_.listen_address, port_zero::allowed);
     REEF_ASSERT(parsed.ok()); // validate() checked it
     asio::error_code ec;
     tcp::endpoint endpoint;
@@ -306,9 +306,9 @@ status network_core::listen() {
     if (ec) {
         return fail("local endpoint");
     }
-    transport::host_port stated = *parsed;
+    host_port stated = *parsed;
     stated.port = bound.port();
-    bound_ = stated.to_string();
+    bound_ = stated.text();
     advertised_ = limits_.advertise_address.empty() ? bound_ : limits_.advertise_address;
     listening_ = true;
     log_info("listening for peers on {} (stated to peers as {}, cluster key fingerprint {})",
@@ -530,7 +530,7 @@ void network_core::dial(const peer_ptr& p) {
                                       ") reached"));
         return;
     }
-    auto parsed = transport::parse_host_port(p->address);
+    auto parsed = parse_host_port(p->address);
     if (!parsed.ok()) {
         dial_failed(p, parsed.failure());
         return;
@@ -685,17 +685,16 @@ std::string network_core::normalize_stated(const std::string& stated, const conn
     if (stated.empty()) {
         return stated;
     }
-    auto parsed = transport::parse_host_port(stated);
+    auto parsed = parse_host_port(stated);
     if (!parsed.ok()) {
         return std::string{};
     }
     // A node listening on every interface states 0.0.0.0 or ::; it is reachable where it came
     // from.
-    if ((parsed->host == "0.0.0.0" || parsed->host == "::") && !c.remote_ip.is_unspecified()) {
+    if (is_unspecified_host(parsed->host) && !c.remote_ip.is_unspecified()) {
         parsed->host = c.remote_ip.to_string();
-        parsed->is_ipv6_literal = c.remote_ip.is_v6();
     }
-    return parsed->to_string();
+    return parsed->text();
 }
 
 bool network_core::keeps_new(const connection& existing, const connection& fresh) const {

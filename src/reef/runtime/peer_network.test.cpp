@@ -19,11 +19,11 @@
 
 #include <asio/io_context.hpp>
 
+#include "reef/base/address.hpp"
 #include "reef/base/prng.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
 #include "reef/runtime/peer_network.hpp"
-#include "reef/transport/address.hpp"
 #include "reef/transport/handshake.hpp"
 #include "reef/transport/session.hpp"
 #include "reef/transport/test_support.hpp"
@@ -121,7 +121,7 @@ private:
 };
 
 std::uint16_t port_of(const std::string& address) {
-    auto parsed = transport::parse_host_port(address);
+    auto parsed = parse_host_port(address);
     EXPECT_TRUE(parsed.ok()) << address;
     return parsed.ok() ? parsed->port : 0;
 }

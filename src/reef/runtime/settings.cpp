@@ -10,7 +10,7 @@
 
 #include <toml++/toml.h>
 
-#include "reef/node/address.hpp"
+#include "reef/base/address.hpp"
 
 namespace reef::runtime {
 
@@ -65,8 +65,8 @@ status check_path(const source_name& source, std::string_view name,
 
 /// Validates and normalizes one address field in place.
 status check_address(const source_name& source, std::string_view name, std::string& value,
-                     node::port_zero zero) {
-    auto parsed = node::parse_address(value, zero);
+                     port_zero zero) {
+    auto parsed = parse_host_port(value, zero);
     if (!parsed) {
         return source.bad(name, parsed.failure().message);
     }
@@ -76,29 +76,29 @@ status check_address(const source_name& source, std::string_view name, std::stri
 
 status check_addresses(const source_name& source, settings_layer& layer) {
     if (layer.listen) {
-        if (auto ok = check_address(source, "listen", *layer.listen, node::port_zero::allowed);
+        if (auto ok = check_address(source, "listen", *layer.listen, port_zero::allowed);
             !ok) {
             return ok;
         }
     }
     if (layer.advertise) {
         if (auto ok = check_address(source, "advertise", *layer.advertise,
-                                    node::port_zero::refused);
+                                    port_zero::refused);
             !ok) {
             return ok;
         }
-        if (node::is_unspecified_host(node::parse_address(*layer.advertise)->host)) {
+        if (is_unspecified_host(parse_host_port(*layer.advertise)->host)) {
             return source.bad("advertise", "must be an address peers can dial, not " +
                                                *layer.advertise);
         }
     }
     if (layer.control) {
-        if (auto ok = check_address(source, "control", *layer.control, node::port_zero::allowed);
+        if (auto ok = check_address(source, "control", *layer.control, port_zero::allowed);
             !ok) {
             return ok;
         }
-        const auto parsed = node::parse_address(*layer.control, node::port_zero::allowed);
-        if (!node::is_loopback_host(parsed->host)) {
+        const auto parsed = parse_host_port(*layer.control, port_zero::allowed);
+        if (!is_loopback_host(parsed->host)) {
             return source.bad("control",
                               "the control API is guarded only by file permissions on its Unix "
                               "socket, so its TCP listener must be on loopback (127.0.0.1, [::1] "
@@ -113,7 +113,7 @@ status check_addresses(const source_name& source, settings_layer& layer) {
         }
         std::vector<std::string> unique;
         for (auto& seed : *layer.join) {
-            if (auto ok = check_address(source, "join", seed, node::port_zero::refused); !ok) {
+            if (auto ok = check_address(source, "join", seed, port_zero::refused); !ok) {
                 return ok;
             }
             if (std::find(unique.begin(), unique.end(), seed) == unique.end()) {
@@ -247,9 +247,9 @@ status check_complete(const settings_layer& merged) {
     if (!merged.cluster_key) {
         return missing("cluster-key", "cluster_key");
     }
-    const auto listen = node::parse_address(*merged.listen, node::port_zero::allowed);
+    const auto listen = parse_host_port(*merged.listen, port_zero::allowed);
     REEF_ASSERT(listen.ok());
-    if (node::is_unspecified_host(listen->host) && !merged.advertise) {
+    if (is_unspecified_host(listen->host) && !merged.advertise) {
         return make_error(errc::invalid_argument,
                           "--listen " + *merged.listen +
                               " binds every interface, so peers need to be told where to reach "

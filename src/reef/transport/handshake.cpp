@@ -4,8 +4,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "reef/base/address.hpp"
 #include "reef/base/assert.hpp"
-#include "reef/transport/address.hpp"
 
 namespace reef::transport {
 
@@ -33,6 +33,7 @@ constexpr std::size_t reply_body_max = key_size + identity_sealed_max;
 static_assert(reply_body_max <= handshake_body_size_max);
 static_assert(identity_sealed_max <= handshake_body_size_max);
 static_assert(handshake_body_size_max <= 0xffff);
+static_assert(address_size_max <= 0xff, "the listen address length travels in one byte");
 
 std::span<const std::uint8_t> as_bytes(std::string_view text) {
     return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};

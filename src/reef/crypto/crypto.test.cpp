@@ -9,6 +9,7 @@
 #include "reef/base/prng.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
+#include "reef/crypto/key_text.hpp"
 #include "reef/crypto/primitives.hpp"
 
 namespace reef::crypto {
@@ -184,6 +185,22 @@ TEST(cluster_key, malformed_text_is_rejected_with_a_reason) {
         EXPECT_NE(parsed.failure().message.find(c.reason), std::string::npos)
             << parsed.failure().message;
         EXPECT_EQ(parsed.failure().message.find(hex.substr(0, 16)), std::string::npos);
+    }
+}
+
+TEST(key_text, round_trips_and_names_the_key_in_messages) {
+    const key32 key = seed_from(7);
+    const std::string text = key_to_text("reef-test-key-v1:", key);
+    EXPECT_EQ(text, "reef-test-key-v1:" + to_hex(key) + "\n");
+    auto parsed = key_from_text(" " + text, "reef-test-key-v1:", "test key");
+    ASSERT_TRUE(parsed.ok()) << parsed.failure().describe();
+    EXPECT_EQ(*parsed, key);
+
+    for (const std::string& bad : {std::string(), "reef-other-key-v1:" + to_hex(key),
+                                   text.substr(0, text.size() - 2)}) {
+        auto refused = key_from_text(bad, "reef-test-key-v1:", "test key");
+        ASSERT_FALSE(refused.ok()) << bad;
+        EXPECT_EQ(refused.failure().message.rfind("test key", 0), 0U) << refused.failure().message;
     }
 }
 

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "reef/base/assert.hpp"
+#include "reef/crypto/key_text.hpp"
 #include "reef/crypto/primitives.hpp"
 #include "reef/crypto/sodium.hpp"
 
@@ -18,19 +19,6 @@ static_assert(crypto_sign_SEEDBYTES == 32);
 static_assert(crypto_sign_BYTES == 64);
 
 constexpr std::string_view node_key_prefix = "reef-node-key-v1:";
-
-std::string_view trim(std::string_view text) {
-    const auto is_space = [](char c) {
-        return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
-    };
-    while (!text.empty() && is_space(text.front())) {
-        text.remove_prefix(1);
-    }
-    while (!text.empty() && is_space(text.back())) {
-        text.remove_suffix(1);
-    }
-    return text;
-}
 
 } // namespace
 
@@ -73,35 +61,15 @@ result<identity> identity::from_seed_bytes(std::span<const std::uint8_t> bytes) 
     return out;
 }
 
-std::string identity::to_text() const {
-    std::string text(node_key_prefix);
-    text += to_hex(seed_);
-    text += '\n';
-    return text;
-}
+std::string identity::to_text() const { return key_to_text(node_key_prefix, seed_); }
 
 result<identity> identity::from_text(std::string_view text) {
-    text = trim(text);
-    if (text.substr(0, node_key_prefix.size()) != node_key_prefix) {
-        return make_error(errc::invalid_argument,
-                          "node key text must start with \"reef-node-key-v1:\"");
-    }
-    text.remove_prefix(node_key_prefix.size());
-    if (text.size() != 64) {
-        return make_error(errc::invalid_argument,
-                          "node key must have 64 hex digits after the prefix, got " +
-                              std::to_string(text.size()) + " characters");
-    }
-    auto decoded = from_hex(text);
+    auto decoded = key_from_text(text, node_key_prefix, "node key");
     if (!decoded.ok()) {
-        // from_hex's message names only a position, never the digits.
-        return make_error(errc::invalid_argument, "node key: " + decoded.failure().message);
+        return decoded.failure();
     }
-    std::string& raw = decoded.value();
-    REEF_ASSERT(raw.size() == 32);
-    auto out = from_seed_bytes(std::span<const std::uint8_t>(
-        reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()));
-    wipe(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(raw.data()), raw.size()));
+    identity out = from_seed(*decoded);
+    wipe(*decoded);
     return out;
 }
 

@@ -66,6 +66,42 @@ void fail_not_converged(cluster& nodes, std::string_view phase, duration limit) 
     nodes.fail(std::move(reason));
 }
 
+std::optional<instant> converge_or_fail(cluster& nodes, std::string_view phase, duration limit,
+                                        duration poll) {
+    const auto converged = await_convergence(nodes, limit, poll);
+    if (!converged) {
+        fail_not_converged(nodes, phase, limit);
+    }
+    return converged;
+}
+
+bool join_everyone(cluster& nodes, prng& random, report& out, duration stagger_min,
+                   duration stagger_max, duration poll, std::string_view note) {
+    if (!start_staggered(nodes, random, stagger_min, stagger_max)) {
+        return false;
+    }
+    const auto joined = converge_or_fail(nodes, "after the joins", duration::seconds(600), poll);
+    if (!joined) {
+        return false;
+    }
+    out.line("  joined: all {} views converged at {:.2f} s{}", nodes.size(), joined->ns() / 1e9,
+             note);
+    return true;
+}
+
+bool is_down(membership::member_state state) {
+    return state == membership::member_state::dead || state == membership::member_state::left;
+}
+
+void fail_false_death(cluster& nodes, node_index observer, node_index target,
+                      const membership::member_update& update, std::string_view note) {
+    REEF_ASSERT(is_down(update.state));
+    REEF_ASSERT(nodes.is_member(target));
+    nodes.fail(fmt::format("false death: node {} declared live node {}{} {} at incarnation {}",
+                           observer, target, note, membership::to_string(update.state),
+                           update.incarnation));
+}
+
 void distribution::seal() {
     std::sort(samples_.begin(), samples_.end());
     sealed_ = true;
@@ -166,6 +202,14 @@ std::vector<node_index> live_seeds(const cluster& nodes, prng& random, node_inde
         seeds.insert(seeds.begin(), 0);
     }
     return seeds;
+}
+
+std::vector<node_index> all_nodes(const cluster& nodes) {
+    std::vector<node_index> everyone(nodes.size());
+    for (node_index node = 0; node < nodes.size(); ++node) {
+        everyone[node] = node;
+    }
+    return everyone;
 }
 
 std::vector<node_index> pick(prng& random, std::vector<node_index> candidates, std::size_t count) {

@@ -61,6 +61,23 @@ std::optional<instant> await_convergence(cluster& nodes, duration limit, duratio
 /// Fail the run because the views did not converge, naming a few disagreements.
 void fail_not_converged(cluster& nodes, std::string_view phase, duration limit);
 
+/// await_convergence, failing the run (fail_not_converged with `phase`) when it does not happen.
+std::optional<instant> converge_or_fail(cluster& nodes, std::string_view phase, duration limit,
+                                        duration poll);
+
+/// The opening of most scenarios: start_staggered, then wait up to 600 s for every view to
+/// converge and report when (`note` is appended to that line). False when the run failed.
+bool join_everyone(cluster& nodes, prng& random, report& out, duration stagger_min,
+                   duration stagger_max, duration poll, std::string_view note = {});
+
+/// Dead or left: the states in which a view no longer counts a member as part of the cluster.
+bool is_down(membership::member_state state);
+
+/// Fail the run because `observer` declared the live node `target` down (`note` follows the
+/// target's number, e.g. " (the slow node)").
+void fail_false_death(cluster& nodes, node_index observer, node_index target,
+                      const membership::member_update& update, std::string_view note = {});
+
 /// Sorted samples in seconds.
 class distribution {
 public:
@@ -90,6 +107,9 @@ scenario_result finish(cluster& nodes, report& out);
 /// Join addresses for a (re)starting node, as an operator would configure them: node 0 (the
 /// cluster's usual --join address) when it is a member, plus up to two other random members.
 std::vector<node_index> live_seeds(const cluster& nodes, prng& random, node_index joining);
+
+/// Every node of the cluster, 0..size-1.
+std::vector<node_index> all_nodes(const cluster& nodes);
 
 /// Distinct nodes drawn uniformly from `candidates` (order of the draw).
 std::vector<node_index> pick(prng& random, std::vector<node_index> candidates, std::size_t count);

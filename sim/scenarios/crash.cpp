@@ -14,10 +14,6 @@ namespace {
 
 using membership::member_state;
 
-bool is_down_state(member_state state) {
-    return state == member_state::dead || state == member_state::left;
-}
-
 struct detection {
     std::vector<node_index> crashed;
     std::vector<std::uint32_t> crashed_slot; // node -> index in `crashed`, or none
@@ -37,25 +33,15 @@ scenario_result run_crash(const scenario_options& options) {
     const std::size_t n = nodes.size();
     out.line("scenario crash: {} nodes, seed {}, loss {}", n, options.seed, values.loss);
 
-    if (!start_staggered(nodes, random, duration::milliseconds(2), duration::milliseconds(8))) {
+    if (!join_everyone(nodes, random, out, duration::milliseconds(2), duration::milliseconds(8),
+                       duration::milliseconds(250))) {
         return finish(nodes, out);
     }
-    const duration join_limit = duration::seconds(600);
-    const auto joined = await_convergence(nodes, join_limit, duration::milliseconds(250));
-    if (!joined) {
-        fail_not_converged(nodes, "after the joins", join_limit);
-        return finish(nodes, out);
-    }
-    out.line("  joined: all {} views converged at {:.2f} s", n, joined->ns() / 1e9);
 
     detection seen;
-    std::vector<node_index> everyone(n);
-    for (node_index node = 0; node < n; ++node) {
-        everyone[node] = node;
-    }
     const std::size_t crash_count = std::max<std::size_t>(1, n / 10);
     REEF_ASSERT(crash_count < n);
-    seen.crashed = pick(random, everyone, crash_count);
+    seen.crashed = pick(random, all_nodes(nodes), crash_count);
     std::sort(seen.crashed.begin(), seen.crashed.end());
     seen.crashed_slot.assign(n, detection::none);
     for (std::uint32_t slot = 0; slot < seen.crashed.size(); ++slot) {
@@ -71,10 +57,9 @@ scenario_result run_crash(const scenario_options& options) {
                            const membership::member_changed& change) {
         const std::uint32_t slot = seen.crashed_slot[target];
         if (slot == detection::none) {
-            if (is_down_state(change.update.state) && nodes.is_member(target)) {
+            if (is_down(change.update.state) && nodes.is_member(target)) {
                 ++false_deaths;
-                nodes.fail(fmt::format("false death: node {} declared live node {} {}", observer,
-                                       target, membership::to_string(change.update.state)));
+                fail_false_death(nodes, observer, target, change.update);
             }
             return;
         }
@@ -85,7 +70,7 @@ scenario_result run_crash(const scenario_options& options) {
             seen.first_suspicion[slot] = min(seen.first_suspicion[slot], now);
         }
         instant& mark = seen.dead_marks[static_cast<std::size_t>(slot) * n + observer];
-        if (is_down_state(change.update.state) && mark == instant::never()) {
+        if (is_down(change.update.state) && mark == instant::never()) {
             mark = now;
             --seen.missing;
         }
@@ -150,11 +135,9 @@ scenario_result run_crash(const scenario_options& options) {
              crash_count, (*all_marked - seen.crash_at).sec());
     print_histogram(out, per_pair, 12);
 
-    const duration settle_limit = duration::seconds(60);
-    const auto settled = await_convergence(nodes, settle_limit, duration::milliseconds(100));
-    if (!settled) {
-        fail_not_converged(nodes, "after every death was marked", settle_limit);
-    } else {
+    const auto settled = converge_or_fail(nodes, "after every death was marked",
+                                          duration::seconds(60), duration::milliseconds(100));
+    if (settled) {
         out.line("  views converged (survivors alive everywhere) at {:.2f} s; false deaths: {}",
                  settled->ns() / 1e9, false_deaths);
     }

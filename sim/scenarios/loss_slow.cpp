@@ -37,16 +37,10 @@ scenario_result run_loss_slow(const scenario_options& options) {
     out.line("scenario loss-slow: {} nodes, seed {}, loss {}, one node {}x slower, {} s", n,
              options.seed, values.loss, factor, values.main_phase.sec());
 
-    if (!start_staggered(nodes, random, duration::milliseconds(2), duration::milliseconds(8))) {
+    if (!join_everyone(nodes, random, out, duration::milliseconds(2), duration::milliseconds(8),
+                       duration::milliseconds(250), " (no loss yet)")) {
         return finish(nodes, out);
     }
-    const duration join_limit = duration::seconds(600);
-    const auto joined = await_convergence(nodes, join_limit, duration::milliseconds(250));
-    if (!joined) {
-        fail_not_converged(nodes, "after the joins", join_limit);
-        return finish(nodes, out);
-    }
-    out.line("  joined: all {} views converged at {:.2f} s (no loss yet)", n, joined->ns() / 1e9);
 
     const auto slow = static_cast<node_index>(random.below(n));
     nodes.set_slow(slow, factor);
@@ -68,14 +62,10 @@ scenario_result run_loss_slow(const scenario_options& options) {
         if (change.update.state == member_state::suspect) {
             ++seen.false_suspicions;
             seen.false_suspicions_of_slow += target == slow ? 1 : 0;
-        } else if (change.update.state == member_state::dead ||
-                   change.update.state == member_state::left) {
+        } else if (is_down(change.update.state)) {
             ++seen.false_deaths;
-            nodes.fail(fmt::format("false death: node {} declared live node {}{} {} at incarnation "
-                                   "{}",
-                                   observer, target, target == slow ? " (the slow node)" : "",
-                                   membership::to_string(change.update.state),
-                                   change.update.incarnation));
+            fail_false_death(nodes, observer, target, change.update,
+                             target == slow ? " (the slow node)" : "");
         }
     });
     const membership::swim_stats totals_before = nodes.swim_totals();
@@ -106,11 +96,9 @@ scenario_result run_loss_slow(const scenario_options& options) {
     // With the faults gone, every view must settle back to "everyone alive".
     nodes.net().set_loss(0.0);
     nodes.set_slow(slow, 1.0);
-    const duration settle_limit = duration::seconds(60);
-    const auto settled = await_convergence(nodes, settle_limit, duration::milliseconds(100));
-    if (!settled) {
-        fail_not_converged(nodes, "after the loss and the slowness ended", settle_limit);
-    } else {
+    const auto settled = converge_or_fail(nodes, "after the loss and the slowness ended",
+                                          duration::seconds(60), duration::milliseconds(100));
+    if (settled) {
         out.line("  loss and slowness removed: views converged {:.2f} s later",
                  (*settled - (faults_at + values.main_phase)).sec());
     }

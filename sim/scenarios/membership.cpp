@@ -112,11 +112,7 @@ private:
     void apply(const expiry& due) {
         switch (due.kind) {
         case expiry_kind::heal_partition: {
-            std::vector<node_index> everyone(nodes_.size());
-            for (node_index node = 0; node < nodes_.size(); ++node) {
-                everyone[node] = node;
-            }
-            nodes_.net().set_side(everyone, 0);
+            nodes_.net().set_side(all_nodes(nodes_), 0);
             partitioned_ = false;
             break;
         }
@@ -234,9 +230,9 @@ scenario_result run_membership(const scenario_options& options) {
 
     faults.heal_all();
     const instant healed_at = nodes.now();
-    const auto converged = await_convergence(nodes, liveness_limit, duration::milliseconds(100));
+    const auto converged = converge_or_fail(nodes, "after the faults stopped", liveness_limit,
+                                            duration::milliseconds(100));
     if (!converged) {
-        fail_not_converged(nodes, "after the faults stopped", liveness_limit);
         return finish(nodes, out);
     }
     std::size_t up = 0;

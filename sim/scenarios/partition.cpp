@@ -10,8 +10,6 @@ namespace reef::sim::detail {
 
 namespace {
 
-using membership::member_state;
-
 // After the heal, the two sides must find each other again within this long. Members declared
 // dead are not probed, so the sides rediscover each other through sync (push-pull), whose period is
 // 30 s by default: allow a few of them.
@@ -30,24 +28,14 @@ scenario_result run_partition(const scenario_options& options) {
         nodes.fail("a partition needs at least 2 nodes");
         return finish(nodes, out);
     }
-    if (!start_staggered(nodes, random, duration::milliseconds(5), duration::milliseconds(20))) {
+    if (!join_everyone(nodes, random, out, duration::milliseconds(5), duration::milliseconds(20),
+                       duration::milliseconds(250))) {
         return finish(nodes, out);
     }
-    const duration join_limit = duration::seconds(600);
-    const auto joined = await_convergence(nodes, join_limit, duration::milliseconds(250));
-    if (!joined) {
-        fail_not_converged(nodes, "after the joins", join_limit);
-        return finish(nodes, out);
-    }
-    out.line("  joined: all {} views converged at {:.2f} s", n, joined->ns() / 1e9);
 
-    std::vector<node_index> everyone(n);
-    for (node_index node = 0; node < n; ++node) {
-        everyone[node] = node;
-    }
     // Uneven on purpose: one side between a third and a half of the cluster.
     const std::size_t side_size = std::max<std::size_t>(1, n / 3 + random.below(n / 6 + 1));
-    const std::vector<node_index> side = pick(random, everyone, side_size);
+    const std::vector<node_index> side = pick(random, all_nodes(nodes), side_size);
     std::vector<bool> on_side(n, false);
     for (const node_index node : side) {
         on_side[node] = true;
@@ -63,10 +51,8 @@ scenario_result run_partition(const scenario_options& options) {
         if (!split || on_side[observer] == on_side[target]) {
             return;
         }
-        const bool down = change.update.state == member_state::dead ||
-                          change.update.state == member_state::left;
         const std::size_t at = static_cast<std::size_t>(observer) * n + target;
-        if (down && !declared[at]) {
+        if (is_down(change.update.state) && !declared[at]) {
             declared[at] = true;
             if (++cross_declared == cross_pairs) {
                 all_declared = now;
@@ -93,9 +79,9 @@ scenario_result run_partition(const scenario_options& options) {
 
     const instant healed_at = nodes.now();
     nodes.net().heal();
-    const auto converged = await_convergence(nodes, heal_limit, duration::milliseconds(100));
+    const auto converged = converge_or_fail(nodes, "after the partition healed", heal_limit,
+                                            duration::milliseconds(100));
     if (!converged) {
-        fail_not_converged(nodes, "after the partition healed", heal_limit);
         return finish(nodes, out);
     }
     out.line("  healed at {:.2f} s: every view converged (all {} alive everywhere) after {:.3f} s "

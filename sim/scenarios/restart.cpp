@@ -120,15 +120,10 @@ scenario_result run_restart(const scenario_options& options) {
         nodes.fail("restart needs at least 3 nodes");
         return finish(nodes, out);
     }
-    if (!start_staggered(nodes, random, duration::milliseconds(5), duration::milliseconds(20))) {
+    if (!join_everyone(nodes, random, out, duration::milliseconds(5), duration::milliseconds(20),
+                       duration::seconds(1))) {
         return finish(nodes, out);
     }
-    const auto joined = await_convergence(nodes, duration::seconds(600), duration::seconds(1));
-    if (!joined) {
-        fail_not_converged(nodes, "after the joins", duration::seconds(600));
-        return finish(nodes, out);
-    }
-    out.line("  joined: all {} views converged at {:.2f} s", n, joined->ns() / 1e9);
 
     restart_book book;
     book.incarnation_before.assign(n, 0);

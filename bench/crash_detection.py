@@ -7,25 +7,28 @@ reports it `dead`, restart it with `reef up` and wait until all four see it aliv
 each round, then p50 / p99 / max and the goal from docs (p50 <= 2 s with the default LAN settings).
 
 The survivors are polled over their control sockets directly (every 20 ms), so the measured time
-is the detection time plus at most one polling interval and one HTTP round trip.
+is the detection time plus at most one polling interval and one HTTP round trip. Starting,
+restarting and stopping the cluster is the integration tests' harness
+(tests/integration/reef_harness.py).
 
 Usage: bench/crash_detection.py [--bin-dir build/release/bin] [--rounds 20]
 Not run by ctest: it takes minutes and measures time, which a test must never assert.
 """
 
 import argparse
-import ctypes
 import json
 import os
 import random
-import shutil
 import signal
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+import reef_harness  # noqa: E402  pylint: disable=wrong-import-position
 
 GOAL_P50_SECONDS = 2.0
 POLL_SECONDS = 0.02
@@ -57,130 +60,70 @@ def control_get(socket_path, target, timeout=5.0):
         return None
 
 
-def port_is_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port(count):
-    for _ in range(500):
-        base = random.randrange(20000, 32000 - count)
-        if all(port_is_free(base + i) for i in range(count)):
-            return base
-    raise SystemExit("no free port range on 127.0.0.1")
-
-
-def become_subreaper():
-    """Adopt the detached reefd processes so that killed ones are reaped here, not left as
-    zombies under a PID 1 that may never reap them."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
-
-
-def reap_orphans():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def percentile(values, fraction):
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, int(round(fraction * (len(ordered) - 1)))))
     return ordered[index]
 
 
-class Bench:
-    def __init__(self, bin_dir, nodes):
-        self.reef = os.path.join(bin_dir, "reef")
-        for program in ("reef", "reefd"):
-            if not os.access(os.path.join(bin_dir, program), os.X_OK):
-                raise SystemExit(f"{os.path.join(bin_dir, program)} not found; build it first")
-        self.nodes = nodes
-        self.root = tempfile.mkdtemp(prefix="reef-bench-crash-")
-        self.dir = os.path.join(self.root, "cluster")
-        self.base_port = free_base_port(nodes)
-        self.env = dict(os.environ, XDG_DATA_HOME=os.path.join(self.root, "xdg"))
-        self.pids = set()
-
-    def run_reef(self, *args):
-        done = subprocess.run([self.reef, "--dir", self.dir, *map(str, args)],
-                              capture_output=True, text=True, env=self.env, timeout=300,
-                              check=False)
-        if done.returncode != 0:
-            raise SystemExit(f"reef {' '.join(map(str, args))} failed:\n{done.stderr}")
-        return done.stdout
-
-    def up(self):
-        answer = json.loads(self.run_reef("up", "--nodes", self.nodes, "--base-port",
-                                          self.base_port, "--wait", 120, "--json"))
-        nodes = {n["node"]: n for n in answer["nodes"]}
-        self.pids.update(n["pid"] for n in nodes.values())
-        return nodes
-
-    def socket(self, node):
-        return os.path.join(self.dir, f"node-{node}", "control.sock")
-
-    def state_of(self, observer, node_id):
-        answer = control_get(self.socket(observer), "/v1/peers")
-        if answer is None:
-            return None
-        for member in answer.get("members", []):
-            if member.get("node_id") == node_id:
-                return member.get("state")
+def state_of(cluster, observer, node_id):
+    answer = control_get(os.path.join(cluster.node_dir(observer), "control.sock"), "/v1/peers")
+    if answer is None:
         return None
+    for member in answer.get("members", []):
+        if member.get("node_id") == node_id:
+            return member.get("state")
+    return None
 
-    def wait_all(self, observers, node_id, state, limit):
-        """Seconds until every observer reports node_id in `state` (None past `limit`)."""
-        start = time.monotonic()
-        pending = set(observers)
-        while pending:
-            pending = {o for o in pending if self.state_of(o, node_id) != state}
-            elapsed = time.monotonic() - start
-            if not pending:
-                return elapsed
-            if elapsed > limit:
-                return None
-            time.sleep(POLL_SECONDS)
-        return time.monotonic() - start
 
-    def round(self, nodes, victim):
+def wait_all(cluster, observers, node_id, state, limit):
+    """Seconds until every observer reports node_id in `state` (None past `limit`)."""
+    start = time.monotonic()
+    pending = set(observers)
+    while pending:
+        pending = {o for o in pending if state_of(cluster, o, node_id) != state}
+        elapsed = time.monotonic() - start
+        if not pending:
+            return elapsed
+        if elapsed > limit:
+            return None
+        time.sleep(POLL_SECONDS)
+    return time.monotonic() - start
+
+
+def up(cluster):
+    return {n["node"]: n for n in cluster.up()["nodes"]}
+
+
+def run_rounds(cluster, rounds, rng):
+    """Returns the detection times and the number of rounds in which detection missed."""
+    times = []
+    missed = 0
+    nodes = up(cluster)
+    print(f"4-node cluster on 127.0.0.1:{cluster.base_port}-{cluster.base_port + 3}, "
+          f"{rounds} rounds")
+    for number in range(1, rounds + 1):
+        victim = rng.choice([n for n in nodes if n != 1])
         survivors = [n for n in nodes if n != victim]
-        node_id = nodes[victim]["node_id"]
-        pid = nodes[victim]["pid"]
-        os.kill(pid, signal.SIGKILL)
-        killed = time.monotonic()
-        pending = set(survivors)
-        while pending and time.monotonic() - killed < DETECT_LIMIT_SECONDS:
-            pending = {o for o in pending if self.state_of(o, node_id) != "dead"}
-            if pending:
-                time.sleep(POLL_SECONDS)
-        elapsed = time.monotonic() - killed
-        return None if pending else elapsed
-
-    def cleanup(self):
-        subprocess.run([self.reef, "--dir", self.dir, "down"], capture_output=True,
-                       env=self.env, timeout=120, check=False)
-        for pid in self.pids:
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                    ours = self.root.encode() in cmdline.read()
-            except OSError:
-                ours = False
-            if ours:
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)  # let the last SIGKILLs land before reaping
-        reap_orphans()
-        shutil.rmtree(self.root, ignore_errors=True)
+        os.kill(nodes[victim]["pid"], signal.SIGKILL)
+        elapsed = wait_all(cluster, survivors, nodes[victim]["node_id"], "dead",
+                           DETECT_LIMIT_SECONDS)
+        if elapsed is None:
+            missed += 1
+            print(f"round {number:3d}: node {victim} NOT declared dead by every survivor "
+                  f"within {DETECT_LIMIT_SECONDS:.0f} s")
+        else:
+            times.append(elapsed)
+            print(f"round {number:3d}: node {victim} declared dead by all survivors after "
+                  f"{elapsed * 1000:7.0f} ms")
+        nodes = up(cluster)
+        reef_harness.reap_orphans()  # the killed victim
+        back = wait_all(cluster, survivors, nodes[victim]["node_id"], "alive",
+                        DETECT_LIMIT_SECONDS)
+        if back is None:
+            raise SystemExit(f"node {victim} did not come back alive everywhere")
+        sys.stdout.flush()
+    return times, missed
 
 
 def main():
@@ -195,34 +138,17 @@ def main():
         parser.error("--rounds must be from 1 to 1000")
     rng = random.Random(args.seed)
 
-    become_subreaper()
-    bench = Bench(os.path.abspath(args.bin_dir), 4)
-    times = []
-    missed = 0
+    reef_harness.use_bin_dir(os.path.abspath(args.bin_dir))
+    # The harness reports failures and registers its cleanup (stopping every reefd it started, by
+    # pid) through a test case; a bare one collects the cleanups for doCleanups below.
+    owner = unittest.TestCase()
     try:
-        nodes = bench.up()
-        print(f"4-node cluster on 127.0.0.1:{bench.base_port}-{bench.base_port + 3}, "
-              f"{args.rounds} rounds")
-        for number in range(1, args.rounds + 1):
-            victim = rng.choice([n for n in nodes if n != 1])
-            elapsed = bench.round(nodes, victim)
-            if elapsed is None:
-                missed += 1
-                print(f"round {number:3d}: node {victim} NOT declared dead by every survivor "
-                      f"within {DETECT_LIMIT_SECONDS:.0f} s")
-            else:
-                times.append(elapsed)
-                print(f"round {number:3d}: node {victim} declared dead by all survivors after "
-                      f"{elapsed * 1000:7.0f} ms")
-            nodes = bench.up()
-            reap_orphans()  # the killed victim
-            back = bench.wait_all([n for n in nodes if n != victim], nodes[victim]["node_id"],
-                                  "alive", DETECT_LIMIT_SECONDS)
-            if back is None:
-                raise SystemExit(f"node {victim} did not come back alive everywhere")
-            sys.stdout.flush()
+        cluster = reef_harness.LocalCluster(owner, nodes=4)
+        times, missed = run_rounds(cluster, args.rounds, rng)
+    except AssertionError as problem:
+        raise SystemExit(str(problem)) from problem
     finally:
-        bench.cleanup()
+        owner.doCleanups()
 
     if not times:
         print("no crash was detected")

@@ -26,6 +26,15 @@ BIN_DIR = os.environ.get("REEF_BIN_DIR", "")
 REEF = os.path.join(BIN_DIR, "reef")
 REEFD = os.path.join(BIN_DIR, "reefd")
 
+
+def use_bin_dir(path):
+    """Points the harness at the `reef` and `reefd` in `path`, for scripts that ctest does not
+    run (ctest sets REEF_BIN_DIR instead)."""
+    global BIN_DIR, REEF, REEFD  # pylint: disable=global-statement
+    BIN_DIR = path
+    REEF = os.path.join(path, "reef")
+    REEFD = os.path.join(path, "reefd")
+
 # Generous bounds: they only stop a broken test, they are not what a test measures.
 FORM_TIMEOUT = 120      # a 4-node cluster forms
 DETECT_TIMEOUT = 60     # survivors declare a crashed or departed node
@@ -61,7 +70,8 @@ def require_binaries(test, *names):
     for name in names:
         path = os.path.join(BIN_DIR, name)
         if not (BIN_DIR and os.access(path, os.X_OK)):
-            test.fail(f"{path!r} is missing: build it and set REEF_BIN_DIR to the bin directory")
+            test.fail(f"{path!r} is missing: build it, and point REEF_BIN_DIR (tests) or "
+                      "--bin-dir (bench scripts) at its bin directory")
 
 
 def port_is_free(port):

@@ -1,5 +1,7 @@
 #include "reef/membership/codec.hpp"
 
+#include "reef/base/address.hpp"
+
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -213,31 +215,7 @@ result<message> get_message(const wire::MembershipMessage& proto) {
 } // namespace
 
 bool is_valid_address(std::string_view address) {
-    if (address.empty() || address.size() > address_size_max) {
-        return false;
-    }
-    const auto colon = address.rfind(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) {
-        return false;
-    }
-    for (char c : address) {
-        // Printable ASCII without spaces: host names, IPv4, and bracketed IPv6 all fit.
-        if (c <= ' ' || c > '~') {
-            return false;
-        }
-    }
-    const std::string_view host = address.substr(0, colon);
-    if (host.find(':') != std::string_view::npos &&
-        (host.front() != '[' || host.back() != ']')) {
-        return false; // a bare IPv6 host must be bracketed: "[::1]:7400"
-    }
-    const std::string_view port = address.substr(colon + 1);
-    if (port.size() > 5) {
-        return false;
-    }
-    unsigned value = 0;
-    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    return ec == std::errc{} && end == port.data() + port.size() && value >= 1 && value <= 65535;
+    return parse_host_port(address, port_zero::refused).ok();
 }
 
 std::string encode(const message& body) {

@@ -12,13 +12,12 @@
 #include <string>
 #include <string_view>
 
+#include "reef/base/address.hpp"
 #include "reef/base/result.hpp"
 #include "reef/membership/messages.hpp"
 
 namespace reef::membership {
 
-/// Longest member address accepted on the wire ("host:port").
-inline constexpr std::size_t address_size_max = 255;
 /// Most updates piggybacked on one ping / ping_req / ack.
 inline constexpr std::size_t gossip_count_max = 64;
 /// Most members in one sync (push-pull) message.
@@ -34,8 +33,8 @@ result<message> decode(std::string_view bytes);
 /// incarnations at most incarnation_max, bounded lists. invalid_argument names the first bad field.
 [[nodiscard]] status validate(const message& body);
 
-/// Whether `address` looks like "host:port" (non-empty host, port 1..65535, no spaces, at most
-/// address_size_max bytes). Used by decode() and by the state machine for local inputs.
+/// Whether `address` is a dialable "host:port" (reef::parse_host_port in base/address.hpp, port
+/// not zero). Used by decode() and by the state machine for local inputs.
 bool is_valid_address(std::string_view address);
 
 } // namespace reef::membership

@@ -54,9 +54,14 @@ struct lone {
     }
 };
 
+/// A valid IPv4 address for member n (n < 65280), "10.1.1.1:7400" for n = 1.
+std::string member_address(std::uint64_t n) {
+    return "10.1." + std::to_string(1 + n / 256) + "." + std::to_string(n % 256) + ":7400";
+}
+
 member_update update(std::uint64_t n, std::uint64_t inc, member_state state,
                      node_id origin = {}) {
-    return member_update{make_id(n), "10.1.1." + std::to_string(n) + ":7400", inc, state, origin};
+    return member_update{make_id(n), member_address(n), inc, state, origin};
 }
 
 std::optional<member_state> state_in(const swim& core, std::uint64_t n) {

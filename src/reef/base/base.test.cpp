@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <compare>
+
 #include <gtest/gtest.h>
 
 #include "reef/base/bounded.hpp"
@@ -62,6 +65,50 @@ TEST(ids, from_bytes_checks_length) {
     EXPECT_FALSE(id256::from_bytes(too_short).ok());
     std::array<std::uint8_t, 32> exact{};
     EXPECT_TRUE(id256::from_bytes(exact).ok());
+}
+
+// Two random ids almost always differ in the first byte, so half of the pairs share a random
+// prefix to reach every 64-bit word and the tie-breaks inside it.
+TEST(ids, order_is_bytewise_lexicographic) {
+    prng random(11);
+    const auto random_bytes = [&random] {
+        id256::bytes_type bytes{};
+        for (auto& b : bytes) {
+            // Small values now and then, so equal and adjacent bytes are common.
+            const std::uint64_t value = random.below(4) == 0 ? random.below(3) : random.next_u64();
+            b = static_cast<std::uint8_t>(value);
+        }
+        return bytes;
+    };
+    for (int round = 0; round < 20000; ++round) {
+        id256::bytes_type x = random_bytes();
+        id256::bytes_type y = random_bytes();
+        if (round % 2 == 0) {
+            const auto shared = static_cast<std::size_t>(random.below(id256::size_bytes + 1));
+            std::copy_n(x.begin(), shared, y.begin());
+        }
+        const id256 a{x};
+        const id256 b{y};
+        const bool less = std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+        const bool greater = std::lexicographical_compare(y.begin(), y.end(), x.begin(), x.end());
+        ASSERT_EQ(a < b, less) << a.hex() << " " << b.hex();
+        ASSERT_EQ(a > b, greater) << a.hex() << " " << b.hex();
+        ASSERT_EQ(a == b, x == y) << a.hex() << " " << b.hex();
+        ASSERT_EQ(a != b, x != y);
+        ASSERT_EQ(a <= b, !greater);
+        ASSERT_EQ((a <=> b) == std::strong_ordering::equal, x == y);
+        ASSERT_EQ(a <=> a, std::strong_ordering::equal);
+    }
+}
+
+TEST(ids, order_is_usable_at_compile_time) {
+    constexpr id256 zero;
+    constexpr id256 last_byte{id256::bytes_type{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}};
+    static_assert(zero < last_byte);
+    static_assert(zero == id256{});
+    static_assert(last_byte != zero);
+    EXPECT_LT(id_with_first_byte(1), id_with_first_byte(2));
 }
 
 TEST(prng, same_seed_same_sequence_and_bounds) {

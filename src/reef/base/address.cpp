@@ -58,35 +58,35 @@ int hex_value(char c) {
     return -1;
 }
 
-bool is_label_char(char c) {
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
-}
-
 /// Four dot-separated decimal numbers 0..255, without leading zeros ("010" is ambiguous: some
-/// resolvers read it as octal).
+/// resolvers read it as octal). Kept cheap: membership validates every gossiped address.
 std::optional<ipv4_octets> parse_ipv4(std::string_view text) {
     ipv4_octets out{};
-    for (std::size_t i = 0; i < out.size(); ++i) {
-        const auto dot = text.find('.');
-        if ((i + 1 < out.size()) == (dot == std::string_view::npos)) {
-            return std::nullopt; // too few or too many dots
-        }
-        const std::string_view number = text.substr(0, dot);
-        if (number.empty() || number.size() > 3 || (number.size() > 1 && number[0] == '0')) {
-            return std::nullopt;
-        }
-        unsigned value = 0;
-        for (char c : number) {
-            if (!is_digit(c)) {
+    const char* at = text.data();
+    const char* const end = at + text.size();
+    for (std::size_t index = 0; index < out.size(); ++index) {
+        if (index > 0) {
+            if (at == end || *at != '.') {
                 return std::nullopt;
             }
-            value = value * 10 + static_cast<unsigned>(c - '0');
+            ++at;
+        }
+        if (at == end || !is_digit(*at)) {
+            return std::nullopt;
+        }
+        unsigned value = static_cast<unsigned>(*at++ - '0');
+        // Up to two more digits, unless the first was a 0: a leading zero leaves a digit behind,
+        // which then stands where a '.' or the end must be.
+        for (int more = 0; value != 0 && more < 2 && at != end && is_digit(*at); ++more) {
+            value = value * 10 + static_cast<unsigned>(*at++ - '0');
         }
         if (value > 255) {
             return std::nullopt;
         }
-        out[i] = static_cast<std::uint8_t>(value);
-        text.remove_prefix(dot == std::string_view::npos ? text.size() : dot + 1);
+        out[index] = static_cast<std::uint8_t>(value);
+    }
+    if (at != end) {
+        return std::nullopt;
     }
     return out;
 }
@@ -163,27 +163,14 @@ std::optional<ipv6_groups> parse_ipv6(std::string_view text) {
     return out;
 }
 
-/// Why `host` (not bracketed, not empty) is not a host name or IPv4 literal; empty if it is one.
-std::string host_problem(std::string_view host) {
-    REEF_ASSERT(!host.empty());
-    if (host.find(':') != std::string_view::npos) {
-        return "an IPv6 host must be in brackets, e.g. [::1]:7401";
-    }
-    for (char c : host) {
-        if (!is_label_char(c) && c != '.') {
-            return "the host may contain only letters, digits, '.' and '-'";
+/// Why the labels of a host name are malformed; empty if they are fine.
+std::string label_problem(std::string_view host) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= host.size(); ++i) {
+        if (i < host.size() && host[i] != '.') {
+            continue;
         }
-    }
-    if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
-        if (parse_ipv4(host)) {
-            return {};
-        }
-        return quoted(host) + " is not an IPv4 address (four numbers from 0 to 255)";
-    }
-    std::string_view rest = host;
-    while (true) {
-        const auto dot = rest.find('.');
-        const std::string_view label = rest.substr(0, dot);
+        const std::string_view label = host.substr(start, i - start);
         if (label.empty()) {
             return "malformed host name: empty label (a leading, trailing or doubled '.')";
         }
@@ -194,11 +181,58 @@ std::string host_problem(std::string_view host) {
         if (label.front() == '-' || label.back() == '-') {
             return "malformed host name: a label starts or ends with '-'";
         }
-        if (dot == std::string_view::npos) {
+        start = i + 1;
+    }
+    return {};
+}
+
+/// What each byte can be in a host: one table lookup per byte, since membership validates every
+/// gossiped address.
+enum char_class : std::uint8_t {
+    class_digit = 1U << 0U,
+    class_letter = 1U << 1U,
+    class_dash = 1U << 2U,
+    class_dot = 1U << 3U,
+    class_colon = 1U << 4U,
+    class_other = 1U << 5U,
+};
+
+constexpr std::array<std::uint8_t, 256> char_classes = [] {
+    std::array<std::uint8_t, 256> table{};
+    for (std::size_t c = 0; c < table.size(); ++c) {
+        table[c] = class_other;
+        if (c >= '0' && c <= '9') {
+            table[c] = class_digit;
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            table[c] = class_letter;
+        }
+    }
+    table['-'] = class_dash;
+    table['.'] = class_dot;
+    table[':'] = class_colon;
+    return table;
+}();
+
+/// Why `host` (not bracketed, not empty) is not a host name or IPv4 literal; empty if it is one.
+std::string host_problem(std::string_view host) {
+    REEF_ASSERT(!host.empty());
+    unsigned seen = 0;
+    for (char c : host) {
+        seen |= char_classes[static_cast<unsigned char>(c)];
+    }
+    if ((seen & class_colon) != 0) {
+        return "an IPv6 host must be in brackets, e.g. [::1]:7401";
+    }
+    if ((seen & class_other) != 0) {
+        return "the host may contain only letters, digits, '.' and '-'";
+    }
+    if ((seen & (class_letter | class_dash)) == 0) { // digits and dots: meant as IPv4
+        if (parse_ipv4(host)) {
             return {};
         }
-        rest.remove_prefix(dot + 1);
+        return quoted(host) + " is not an IPv4 address (four numbers from 0 to 255)";
     }
+    return label_problem(host);
 }
 
 /// The port digits, or why they are not a port.
@@ -291,7 +325,8 @@ result<host_port> parse_host_port(std::string_view text, port_zero zero) {
     host_port out{std::string(host), *port};
     REEF_ASSERT(!out.host.empty());
     REEF_ASSERT(out.port != 0 || zero == port_zero::allowed);
-    REEF_ASSERT(out.text().size() <= text.size());
+    // text() is no longer than the input: ":" and at least one port digit follow the host.
+    REEF_ASSERT(out.host.size() + 2 <= text.size());
     return out;
 }
 

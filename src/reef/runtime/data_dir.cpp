@@ -7,9 +7,10 @@
 
 #include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <filesystem>
 #include <utility>
+
+#include "reef/runtime/file_io.hpp"
 
 namespace reef::runtime {
 
@@ -20,37 +21,6 @@ namespace fs = std::filesystem;
 /// Largest incarnation file read; a decimal uint64 and a newline fit easily.
 constexpr std::size_t incarnation_size_max = 32;
 
-error os_error(const std::string& what) {
-    return make_error(errc::io_error, what + ": " + std::strerror(errno));
-}
-
-status write_all(int fd, std::string_view contents, const std::string& path) {
-    while (!contents.empty()) {
-        const ssize_t written = ::write(fd, contents.data(), contents.size());
-        if (written < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return os_error("cannot write " + path);
-        }
-        contents.remove_prefix(static_cast<std::size_t>(written));
-    }
-    return {};
-}
-
-status fsync_directory(const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return os_error("cannot open directory " + dir);
-    }
-    const int synced = ::fsync(fd);
-    ::close(fd);
-    if (synced != 0) {
-        return os_error("cannot fsync directory " + dir);
-    }
-    return {};
-}
-
 /// Reads a small file; not_found when it does not exist.
 result<std::string> read_small_file(const std::string& path, std::size_t size_max) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -60,26 +30,10 @@ result<std::string> read_small_file(const std::string& path, std::size_t size_ma
         }
         return os_error("cannot open " + path);
     }
-    std::string out(size_max + 1, '\0');
-    std::size_t filled = 0;
-    while (filled < out.size()) {
-        const ssize_t got = ::read(fd, out.data() + filled, out.size() - filled);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got < 0) {
-            const error failure = os_error("cannot read " + path);
-            ::close(fd);
-            return failure;
-        }
-        if (got == 0) {
-            break;
-        }
-        filled += static_cast<std::size_t>(got);
-    }
+    // One byte more than allowed, so the caller can tell a file that is too long.
+    auto contents = read_up_to(fd, size_max + 1, path);
     ::close(fd);
-    out.resize(filled);
-    return out;
+    return contents;
 }
 
 result<std::uint64_t> parse_incarnation(const std::string& text, const std::string& path) {

@@ -4,7 +4,6 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <string_view>
 
 #include <fcntl.h>
@@ -15,6 +14,7 @@
 #include "reef/base/assert.hpp"
 #include "reef/crypto/primitives.hpp"
 #include "reef/runtime/entropy.hpp"
+#include "reef/runtime/file_io.hpp"
 
 namespace reef::runtime {
 
@@ -24,15 +24,6 @@ namespace {
 constexpr std::size_t key_file_size_max = 4096;
 constexpr mode_t key_file_mode = 0600;
 constexpr mode_t key_dir_mode = 0700;
-
-std::string os_error(std::string_view what, const std::string& path, int code) {
-    std::string text(what);
-    text += " ";
-    text += path;
-    text += ": ";
-    text += std::strerror(code);
-    return text;
-}
 
 std::string mode_text(mode_t mode) {
     std::array<char, 8> text{};
@@ -68,21 +59,7 @@ status make_directories(const std::string& path) {
         return parent;
     }
     if (::mkdir(path.c_str(), key_dir_mode) != 0 && errno != EEXIST) {
-        return make_error(errc::io_error, os_error("cannot create directory", path, errno));
-    }
-    return {};
-}
-
-status fsync_directory(const std::string& dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return make_error(errc::io_error, os_error("cannot open directory", dir, errno));
-    }
-    const int rc = ::fsync(fd);
-    const int saved = errno;
-    ::close(fd);
-    if (rc != 0) {
-        return make_error(errc::io_error, os_error("cannot fsync directory", dir, saved));
+        return os_error("cannot create directory " + path);
     }
     return {};
 }
@@ -96,29 +73,20 @@ status create_exclusive(const std::string& path, std::string_view contents) {
     ::unlink(tmp.c_str());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, key_file_mode);
     if (fd < 0) {
-        return make_error(errc::io_error, os_error("cannot create", tmp, errno));
+        return os_error("cannot create " + tmp);
     }
     // The umask cannot loosen 0600, but make sure of the exact mode anyway.
     (void)::fchmod(fd, key_file_mode);
-    std::size_t written = 0;
-    while (written < contents.size()) {
-        const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            const int saved = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return make_error(errc::io_error, os_error("cannot write", tmp, saved));
-        }
-        written += static_cast<std::size_t>(n);
+    if (auto written = write_all(fd, contents, tmp); !written) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        return written;
     }
     if (::fsync(fd) != 0) {
         const int saved = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
-        return make_error(errc::io_error, os_error("cannot fsync", tmp, saved));
+        return os_error("cannot fsync " + tmp, saved);
     }
     ::close(fd);
     if (::link(tmp.c_str(), path.c_str()) != 0) {
@@ -127,7 +95,7 @@ status create_exclusive(const std::string& path, std::string_view contents) {
         if (saved == EEXIST) {
             return make_error(errc::already_exists, path + " already exists; not overwriting it");
         }
-        return make_error(errc::io_error, os_error("cannot create", path, saved));
+        return os_error("cannot create " + path, saved);
     }
     ::unlink(tmp.c_str());
     return fsync_directory(parent_of(path));
@@ -145,13 +113,13 @@ result<std::string> read_key_file(const std::string& path, std::string_view what
             return make_error(errc::permission_denied,
                               std::string(what) + " " + path + " is a symbolic link; refusing it");
         }
-        return make_error(errc::io_error, os_error("cannot open", path, saved));
+        return os_error("cannot open " + path, saved);
     }
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
         const int saved = errno;
         ::close(fd);
-        return make_error(errc::io_error, os_error("cannot stat", path, saved));
+        return os_error("cannot stat " + path, saved);
     }
     if (!S_ISREG(info.st_mode)) {
         ::close(fd);
@@ -172,25 +140,8 @@ result<std::string> read_key_file(const std::string& path, std::string_view what
                           std::string(what) + " " + path + " is " + std::to_string(info.st_size) +
                               " bytes; a key file is one short line");
     }
-    std::string text(static_cast<std::size_t>(info.st_size), '\0');
-    std::size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            const int saved = errno;
-            ::close(fd);
-            return make_error(errc::io_error, os_error("cannot read", path, saved));
-        }
-        if (n == 0) {
-            break;
-        }
-        done += static_cast<std::size_t>(n);
-    }
+    auto text = read_up_to(fd, static_cast<std::size_t>(info.st_size), path);
     ::close(fd);
-    text.resize(done);
     return text;
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include <asio/connect.hpp>
@@ -207,6 +208,9 @@ private:
     /// Seals queued payloads into the active session's output and starts a write. While a write
     /// is in flight it waits for its completion, unless `now` (used by close()).
     void pump(const peer_ptr& p, bool now = false);
+    /// Seals one payload into c's output and counts it; false (after failing the connection
+    /// and counting the payload dropped) when the session refuses it.
+    bool seal(const connection_ptr& c, std::span<const std::uint8_t> payload);
     void flush(const connection_ptr& c);
     void on_written(const connection_ptr& c, const asio::error_code& ec);
     void on_io_error(const connection_ptr& c, const asio::error_code& ec);
@@ -416,14 +420,9 @@ void network_core::send(const node_id& to, const std::string& address,
     }
     const connection_ptr c = p->active;
     if (c && !c->write_in_progress && p->queue.empty()) {
-        const status sealed = c->session->send(payload);
-        if (!sealed.ok()) {
-            ++stats_.payloads_dropped;
-            fail_connection(c, sealed.failure());
-            return;
+        if (seal(c, payload)) {
+            flush(c);
         }
-        ++stats_.payloads_sent;
-        flush(c);
         return;
     }
     if (!p->queue.try_push(std::move(payload))) {
@@ -836,15 +835,23 @@ void network_core::pump(const peer_ptr& p, bool now) {
     }
     while (!p->queue.empty() && c->out.size() + c->session->output_size() < write_batch_size_max) {
         const auto payload = p->queue.pop();
-        const status sealed = c->session->send(payload);
-        if (!sealed.ok()) {
-            ++stats_.payloads_dropped;
-            fail_connection(c, sealed.failure());
+        if (!seal(c, payload)) {
             return;
         }
-        ++stats_.payloads_sent;
     }
     flush(c);
+}
+
+bool network_core::seal(const connection_ptr& c, std::span<const std::uint8_t> payload) {
+    REEF_ASSERT(c->session);
+    const status sealed = c->session->send(payload);
+    if (!sealed.ok()) {
+        ++stats_.payloads_dropped;
+        fail_connection(c, sealed.failure());
+        return false;
+    }
+    ++stats_.payloads_sent;
+    return true;
 }
 
 void network_core::flush(const connection_ptr& c) {

@@ -52,10 +52,12 @@ struct options {
     std::exit(1);
 }
 
-bool write_all(int fd, const void* data, std::size_t size) {
-    const auto* bytes = static_cast<const std::uint8_t*>(data);
+/// Moves exactly `size` bytes with `transfer` (::read or ::write), retrying on EINTR; false on an
+/// error or end of file.
+template <typename Byte, typename Transfer>
+bool transfer_all(int fd, Byte* bytes, std::size_t size, Transfer transfer) {
     while (size > 0) {
-        const ssize_t n = ::write(fd, bytes, size);
+        const ssize_t n = transfer(fd, bytes, size);
         if (n < 0 && errno == EINTR) {
             continue;
         }
@@ -68,20 +70,12 @@ bool write_all(int fd, const void* data, std::size_t size) {
     return true;
 }
 
+bool write_all(int fd, const void* data, std::size_t size) {
+    return transfer_all(fd, static_cast<const std::uint8_t*>(data), size, ::write);
+}
+
 bool read_all(int fd, void* data, std::size_t size) {
-    auto* bytes = static_cast<std::uint8_t*>(data);
-    while (size > 0) {
-        const ssize_t n = ::read(fd, bytes, size);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return false;
-        }
-        bytes += n;
-        size -= static_cast<std::size_t>(n);
-    }
-    return true;
+    return transfer_all(fd, static_cast<std::uint8_t*>(data), size, ::read);
 }
 
 void no_delay(int fd) {

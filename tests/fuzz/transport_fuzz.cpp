@@ -120,6 +120,14 @@ void in_chunks(std::uint8_t chunking, std::span<const std::uint8_t> stream, Feed
     }
 }
 
+/// A payload decoded at position `decoded` must be what the key holder sealed there.
+void expect_genuine(const bytes& payload, std::size_t& decoded) {
+    REEF_FUZZ_CHECK(decoded < genuine().payloads.size());
+    REEF_FUZZ_CHECK(payload == genuine().payloads[decoded]);
+    ++decoded;
+    ++reached.payloads_decoded;
+}
+
 /// Drains decoded payloads, checking each against what the key holder sealed at that position.
 bool drain(transport::session& s, std::size_t& decoded) {
     bytes payload;
@@ -133,10 +141,7 @@ bool drain(transport::session& s, std::size_t& decoded) {
         if (!*next) {
             return true;
         }
-        REEF_FUZZ_CHECK(decoded < genuine().payloads.size());
-        REEF_FUZZ_CHECK(payload == genuine().payloads[decoded]);
-        ++decoded;
-        ++reached.payloads_decoded;
+        expect_genuine(payload, decoded);
     }
 }
 
@@ -203,10 +208,7 @@ void fuzz_frames(std::uint8_t chunking, std::span<const std::uint8_t> stream) {
             if (!*next) {
                 return true;
             }
-            REEF_FUZZ_CHECK(decoded < genuine().payloads.size());
-            REEF_FUZZ_CHECK(payload == genuine().payloads[decoded]);
-            ++decoded;
-            ++reached.payloads_decoded;
+            expect_genuine(payload, decoded);
         }
     });
 }

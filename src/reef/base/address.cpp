@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "reef/base/assert.hpp"
+#include "reef/base/ids.hpp"
 
 namespace reef {
 
@@ -44,19 +45,6 @@ error invalid(std::string_view text, std::string_view reason) {
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-int hex_value(char c) {
-    if (is_digit(c)) {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /// Four dot-separated decimal numbers 0..255, without leading zeros ("010" is ambiguous: some
 /// resolvers read it as octal). Kept cheap: membership validates every gossiped address.
@@ -117,7 +105,7 @@ bool append_groups(std::string_view part, bool ipv4_tail_allowed, group_list& ou
         }
         unsigned value = 0;
         for (char c : group) {
-            const int digit = hex_value(c);
+            const int digit = hex_digit_value(c);
             if (digit < 0) {
                 return false;
             }

@@ -4,9 +4,7 @@
 
 namespace reef {
 
-namespace {
-
-int hex_value(char c) {
+int hex_digit_value(char c) {
     if (c >= '0' && c <= '9') {
         return c - '0';
     }
@@ -18,8 +16,6 @@ int hex_value(char c) {
     }
     return -1;
 }
-
-} // namespace
 
 std::string to_hex(std::span<const std::uint8_t> bytes) {
     static constexpr char digits[] = "0123456789abcdef";
@@ -39,8 +35,8 @@ result<std::string> from_hex(std::string_view hex) {
     std::string out;
     out.reserve(hex.size() / 2);
     for (std::size_t i = 0; i < hex.size(); i += 2) {
-        const int hi = hex_value(hex[i]);
-        const int lo = hex_value(hex[i + 1]);
+        const int hi = hex_digit_value(hex[i]);
+        const int lo = hex_digit_value(hex[i + 1]);
         if (hi < 0 || lo < 0) {
             return make_error(errc::invalid_argument,
                               "not a hex digit at position " + std::to_string(hi < 0 ? i : i + 1));

@@ -97,6 +97,8 @@ struct id256_hash {
 
 /// Lower-case hex of arbitrary bytes.
 std::string to_hex(std::span<const std::uint8_t> bytes);
+/// The value of one hex digit (either case), or -1 for any other character.
+int hex_digit_value(char c);
 /// Parse hex (even length, [0-9a-fA-F]); anything else is invalid_argument.
 result<std::string> from_hex(std::string_view hex);
 

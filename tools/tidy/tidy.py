@@ -23,9 +23,10 @@ ALLOWED = {
     "crypto": {"base"},
     "transport": {"base", "crypto", "wire"},
     "membership": {"base", "wire"},
-    "node": {"base", "wire", "crypto", "transport", "membership"},
-    "control": {"base", "wire", "crypto", "transport", "membership", "node"},
-    "runtime": {"base", "wire", "crypto", "transport", "membership", "node", "control"},
+    "dht": {"base", "wire", "crypto"},
+    "node": {"base", "wire", "crypto", "transport", "membership", "dht"},
+    "control": {"base", "wire", "crypto", "transport", "membership", "dht", "node"},
+    "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "node", "control"},
 }
 
 BANNED_OUTSIDE_RUNTIME = [

@@ -25,6 +25,17 @@ CLI::Validator checked_by(Parse parse, std::string description) {
         std::move(description));
 }
 
+auto not_empty(std::string flag) {
+    return checked_by(
+        [flag](const std::string& text) -> reef::result<bool> {
+            if (text.empty()) {
+                return reef::make_error(reef::errc::invalid_argument, flag + " must not be empty");
+            }
+            return true;
+        },
+        "");
+}
+
 auto address_checked() {
     return checked_by([](const std::string& text) { return reef::parse_host_port(text); }, "");
 }
@@ -55,15 +66,7 @@ void define_commands(CLI::App& app, command_line& line) {
     auto* init = app.add_subcommand("init", "Create the cluster key and print how machines join");
     init->add_option("--cluster-key", line.key_text,
                      "Where to write the key (default: DIR/cluster.key)")
-        ->check(checked_by(
-            [](const std::string& text) -> reef::result<bool> {
-                if (text.empty()) {
-                    return reef::make_error(reef::errc::invalid_argument,
-                                            "--cluster-key must not be empty");
-                }
-                return true;
-            },
-            ""))
+        ->check(not_empty("--cluster-key"))
         ->type_name("FILE");
     init->add_option("--address", line.address_text,
                      "HOST:PORT where other machines will reach this one (default: this "
@@ -199,15 +202,7 @@ int main(int argc, char** argv) {
     app.add_option("--dir", line.dir_text,
                    "The local cluster directory (default $XDG_DATA_HOME/reef/local, "
                    "XDG_DATA_HOME defaulting to ~/.local/share)")
-        ->check(checked_by(
-            [](const std::string& text) -> reef::result<bool> {
-                if (text.empty()) {
-                    return reef::make_error(reef::errc::invalid_argument,
-                                            "--dir must not be empty");
-                }
-                return true;
-            },
-            ""))
+        ->check(not_empty("--dir"))
         ->type_name("DIR");
     app.add_option("--timeout", line.timeout_text,
                    "Seconds to wait for each answer from a node (default 5)")

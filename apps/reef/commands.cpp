@@ -81,6 +81,20 @@ std::string guess_public_ipv4() {
     return found;
 }
 
+/// Prints a node's answer as JSON (--json) or as `render` lays it out for people.
+int show(const global_options& global, const result<json>& answer,
+         std::string (*render)(const json&)) {
+    if (!answer) {
+        return report(answer.failure());
+    }
+    if (global.json) {
+        print_json(*answer);
+    } else {
+        std::cout << render(*answer);
+    }
+    return exit_ok;
+}
+
 } // namespace
 
 status make_private_dirs(const fs::path& dir) {
@@ -137,29 +151,11 @@ int run_init(const global_options& global, const init_options& options) {
 }
 
 int run_status(const global_options& global) {
-    auto answer = client_for(global).status();
-    if (!answer) {
-        return report(answer.failure());
-    }
-    if (global.json) {
-        print_json(*answer);
-    } else {
-        std::cout << render_status(*answer);
-    }
-    return exit_ok;
+    return show(global, client_for(global).status(), render_status);
 }
 
 int run_peers(const global_options& global) {
-    auto answer = client_for(global).peers();
-    if (!answer) {
-        return report(answer.failure());
-    }
-    if (global.json) {
-        print_json(*answer);
-    } else {
-        std::cout << render_peers(*answer);
-    }
-    return exit_ok;
+    return show(global, client_for(global).peers(), render_peers);
 }
 
 int run_join(const global_options& global, const host_port& address) {

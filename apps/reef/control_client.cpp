@@ -116,12 +116,13 @@ result<json> control_client::call(std::string_view method, std::string_view targ
     return parsed;
 }
 
-result<json> control_client::status() const {
-    auto answer = call("GET", "/v1/status", json());
+result<json> control_client::get_checked(std::string_view target,
+                                         reef::status (*check_shape)(const json&)) const {
+    auto answer = call("GET", target, json());
     if (!answer) {
         return answer;
     }
-    auto checked = check_status_shape(*answer);
+    auto checked = check_shape(*answer);
     if (!checked) {
         return make_error(errc::invalid_argument,
                           endpoint.text() + ": " + checked.failure().message);
@@ -129,18 +130,11 @@ result<json> control_client::status() const {
     return answer;
 }
 
-result<json> control_client::peers() const {
-    auto answer = call("GET", "/v1/peers", json());
-    if (!answer) {
-        return answer;
-    }
-    auto checked = check_peers_shape(*answer);
-    if (!checked) {
-        return make_error(errc::invalid_argument,
-                          endpoint.text() + ": " + checked.failure().message);
-    }
-    return answer;
+result<json> control_client::status() const {
+    return get_checked("/v1/status", check_status_shape);
 }
+
+result<json> control_client::peers() const { return get_checked("/v1/peers", check_peers_shape); }
 
 result<json> control_client::join(const host_port& address) const {
     return call("POST", "/v1/join", json{{"address", address.text()}});

@@ -213,6 +213,10 @@ private:
     bool seal(const connection_ptr& c, std::span<const std::uint8_t> payload);
     void flush(const connection_ptr& c);
     void on_written(const connection_ptr& c, const asio::error_code& ec);
+    /// The start of every read or write completion: false when the network stopped, the
+    /// connection closed or the operation failed (which fails the connection); otherwise it
+    /// notes the activity.
+    bool io_completed(const connection_ptr& c, const asio::error_code& ec);
     void on_io_error(const connection_ptr& c, const asio::error_code& ec);
     void fail_connection(connection_ptr c, const error& why);
     void close_after_flush(connection_ptr c);
@@ -637,14 +641,9 @@ void network_core::start_read(const connection_ptr& c) {
 }
 
 void network_core::on_read(const connection_ptr& c, const asio::error_code& ec, std::size_t size) {
-    if (stopped_ || c->state == connection::phase::closed) {
+    if (!io_completed(c, ec)) {
         return;
     }
-    if (ec) {
-        on_io_error(c, ec);
-        return;
-    }
-    c->last_activity = steady::now();
     const bool was_established = c->session->established();
     const status fed = c->session->on_bytes(std::span<const std::uint8_t>(c->read_buffer.data(),
                                                                            size));
@@ -870,17 +869,24 @@ void network_core::flush(const connection_ptr& c) {
                       });
 }
 
-void network_core::on_written(const connection_ptr& c, const asio::error_code& ec) {
-    c->write_in_progress = false;
-    c->writing.clear();
+bool network_core::io_completed(const connection_ptr& c, const asio::error_code& ec) {
     if (stopped_ || c->state == connection::phase::closed) {
-        return;
+        return false;
     }
     if (ec) {
         on_io_error(c, ec);
-        return;
+        return false;
     }
     c->last_activity = steady::now();
+    return true;
+}
+
+void network_core::on_written(const connection_ptr& c, const asio::error_code& ec) {
+    c->write_in_progress = false;
+    c->writing.clear();
+    if (!io_completed(c, ec)) {
+        return;
+    }
     if (c->close_when_flushed) {
         if (c->out.empty()) {
             close_connection(c);

@@ -63,42 +63,41 @@ status check_path(const source_name& source, std::string_view name,
     return {};
 }
 
-/// Validates and normalizes one address field in place.
-status check_address(const source_name& source, std::string_view name, std::string& value,
-                     port_zero zero) {
+/// Validates and normalizes one address field in place; the parsed address.
+result<host_port> check_address(const source_name& source, std::string_view name,
+                                std::string& value, port_zero zero) {
     auto parsed = parse_host_port(value, zero);
     if (!parsed) {
         return source.bad(name, parsed.failure().message);
     }
     value = parsed->text();
-    return {};
+    return parsed;
 }
 
 status check_addresses(const source_name& source, settings_layer& layer) {
     if (layer.listen) {
-        if (auto ok = check_address(source, "listen", *layer.listen, port_zero::allowed);
-            !ok) {
-            return ok;
+        if (auto listen = check_address(source, "listen", *layer.listen, port_zero::allowed);
+            !listen) {
+            return listen.failure();
         }
     }
     if (layer.advertise) {
-        if (auto ok = check_address(source, "advertise", *layer.advertise,
-                                    port_zero::refused);
-            !ok) {
-            return ok;
+        const auto advertise =
+            check_address(source, "advertise", *layer.advertise, port_zero::refused);
+        if (!advertise) {
+            return advertise.failure();
         }
-        if (is_unspecified_host(parse_host_port(*layer.advertise)->host)) {
+        if (is_unspecified_host(advertise->host)) {
             return source.bad("advertise", "must be an address peers can dial, not " +
                                                *layer.advertise);
         }
     }
     if (layer.control) {
-        if (auto ok = check_address(source, "control", *layer.control, port_zero::allowed);
-            !ok) {
-            return ok;
+        const auto control = check_address(source, "control", *layer.control, port_zero::allowed);
+        if (!control) {
+            return control.failure();
         }
-        const auto parsed = parse_host_port(*layer.control, port_zero::allowed);
-        if (!is_loopback_host(parsed->host)) {
+        if (!is_loopback_host(control->host)) {
             return source.bad("control",
                               "the control API is guarded only by file permissions on its Unix "
                               "socket, so its TCP listener must be on loopback (127.0.0.1, [::1] "
@@ -114,7 +113,7 @@ status check_addresses(const source_name& source, settings_layer& layer) {
         std::vector<std::string> unique;
         for (auto& seed : *layer.join) {
             if (auto ok = check_address(source, "join", seed, port_zero::refused); !ok) {
-                return ok;
+                return ok.failure();
             }
             if (std::find(unique.begin(), unique.end(), seed) == unique.end()) {
                 unique.push_back(seed);

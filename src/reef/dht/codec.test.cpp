@@ -159,7 +159,8 @@ TEST(codec, records_are_shape_checked) {
               "store.record.publisher must be 32 bytes, got 33");
     proto = base;
     proto.mutable_store()->mutable_record()->clear_name();
-    EXPECT_EQ(failure_of(proto.SerializeAsString()), "store.record.name must be 1..128 bytes, got 0");
+    EXPECT_EQ(failure_of(proto.SerializeAsString()),
+              "store.record.name must be 1..128 bytes, got 0");
     proto.mutable_store()->mutable_record()->set_name(std::string(record_name_size_max + 1, 'n'));
     EXPECT_FALSE(decode(proto.SerializeAsString()).ok());
     proto = base;

@@ -77,8 +77,15 @@ status record_store::check_room(const record& rec) const {
 
 result<put_outcome> record_store::insert(const record& rec, std::uint64_t now_unix_seconds,
                                          bool own) {
-    if (auto ok = verify(rec, now_unix_seconds); !ok) {
-        return ok.failure();
+    auto found = records_.find(rec.key);
+    // The k closest nodes are sent the same record again and again (every republish); a copy of
+    // a stored, unexpired record was verified when it was stored, so skip the signature check.
+    const bool copy = found != records_.end() && found->second.rec == rec &&
+                      rec.expiry_unix_seconds > now_unix_seconds;
+    if (!copy) {
+        if (auto ok = verify(rec, now_unix_seconds); !ok) {
+            return ok.failure();
+        }
     }
     REEF_ASSERT(rec.expiry_unix_seconds > now_unix_seconds);
     if (rec.expiry_unix_seconds - now_unix_seconds > limits_.lifetime_max_seconds) {
@@ -86,7 +93,11 @@ result<put_outcome> record_store::insert(const record& rec, std::uint64_t now_un
                           "record expiry is more than " +
                               std::to_string(limits_.lifetime_max_seconds) + " s ahead");
     }
-    auto found = records_.find(rec.key);
+    if (found != records_.end() && found->second.rec.expiry_unix_seconds <= now_unix_seconds) {
+        // Expired but not purged yet (no tick since): as good as absent.
+        erase(found);
+        found = records_.end();
+    }
     put_outcome outcome = put_outcome::stored;
     if (found != records_.end()) {
         if (auto ok = check_replacement(found->second.rec, rec); !ok) {
@@ -108,11 +119,12 @@ result<put_outcome> record_store::insert(const record& rec, std::uint64_t now_un
         ++per_publisher_[rec.publisher];
         expiries_.insert({rec.expiry_unix_seconds, rec.key});
     }
-    if (own) {
-        found->second.own = true;
-        if (outcome != put_outcome::unchanged || found->second.republish_at == never) {
-            schedule_republish(found->second, now_unix_seconds);
-        }
+    // A record of ours stays ours when a successor arrives from elsewhere (another device with
+    // the same key): its schedule follows the newest record either way.
+    entry& slot = found->second;
+    slot.own = slot.own || own;
+    if (slot.own && (outcome != put_outcome::unchanged || slot.republish_at == never)) {
+        schedule_republish(slot, now_unix_seconds);
     }
     REEF_ASSERT(records_.size() <= limits_.records_max);
     REEF_ASSERT(expiries_.size() == records_.size());

@@ -201,6 +201,43 @@ TEST(record_store, republish_deadlines_for_own_records) {
     EXPECT_EQ(store.count_of(me.public_key_bytes()), 1U);
 }
 
+TEST(record_store, expired_records_do_not_block_new_ones_before_the_tick) {
+    record_store store{store_config{}};
+    ASSERT_TRUE(store.put(make(1, "a", 5, "old", now + 10), now).ok());
+    // No tick yet: the expired record is gone for get() and for the sequence rule.
+    auto put = store.put(make(1, "a", 1, "new", now + hour), now + 10);
+    ASSERT_TRUE(put.ok()) << put.failure().describe();
+    EXPECT_EQ(*put, put_outcome::stored);
+    EXPECT_EQ(store.get(make(1, "a", 1).key, now + 10)->value, "new");
+    EXPECT_EQ(store.size(), 1U);
+    store.check_invariants();
+}
+
+TEST(record_store, own_record_replaced_from_elsewhere_keeps_its_schedule) {
+    store_config limits;
+    limits.republish_before_expiry_seconds = 600;
+    limits.republish_interval_seconds = hour;
+    record_store store{limits};
+    const auto me = identity_of(9);
+    const record mine = sign_record(me, "mine", 1, now + 3 * hour, "x");
+    ASSERT_TRUE(store.publish(mine, now).ok());
+    EXPECT_EQ(store.next_deadline(), now + hour);
+    // The same key, signed by the same key elsewhere, arrives with a shorter life.
+    const record elsewhere = sign_record(me, "mine", 2, now + 1800, "y");
+    ASSERT_TRUE(store.put(elsewhere, now + 60).ok());
+    EXPECT_EQ(store.next_deadline(), now + 1200);
+    store.on_tick(now + 1200);
+    const auto due = store.take_effects();
+    ASSERT_EQ(due.size(), 1U);
+    EXPECT_EQ(due[0], (republish_due{mine.key, "mine", 2, now + 1800}));
+    // Repeated copies of a stored record change nothing.
+    auto again = store.put(elsewhere, now + 1200);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*again, put_outcome::unchanged);
+    EXPECT_EQ(store.next_deadline(), now + 1260);
+    store.check_invariants();
+}
+
 TEST(record_store, config_validation) {
     EXPECT_TRUE(store_config{}.validate().ok());
     store_config bad;

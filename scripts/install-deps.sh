@@ -8,7 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   libasio-dev libsodium-dev libprotobuf-dev protobuf-compiler
   libsqlite3-dev libzstd-dev libxxhash-dev liblua5.4-dev
-  libcpp-httplib-dev libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libhttp-parser-dev libtomlplusplus-dev
   iproute2 nftables procps python3
 )

@@ -239,6 +239,10 @@ public:
     std::size_t size() const { return nodes_.size(); }
     bool alive(std::size_t n) const { return nodes_[n].alive; }
     void kill(std::size_t n) { nodes_[n].alive = false; }
+    /// A liar answers every query with the liars closest to the target (a colluding group trying
+    /// to keep honest nodes out of the result).
+    void make_liar(std::size_t n) { liars_.push_back(n); }
+    void set_paths(std::size_t paths) { lookups_.paths = paths; }
     const node_id& id(std::size_t n) const { return nodes_[n].id; }
     prng& random() { return random_; }
 
@@ -281,7 +285,9 @@ public:
                 now_ = now_ + duration::microseconds(300);
                 (void)nodes_[to].table->observe(contact_of(asker), now_);
                 serve_pings(to);
-                const auto answer = nodes_[to].table->closest(target, lookups_.result_size);
+                const auto answer = is_liar(to) ? liar_answer(target)
+                                                : nodes_[to].table->closest(target,
+                                                                            lookups_.result_size);
                 EXPECT_EQ(l.on_response(now_, q.query_id, q.to.id, answer),
                           response_outcome::accepted);
                 (void)from.table->observe(contact_of(to, duration::microseconds(300)), now_);
@@ -307,6 +313,22 @@ private:
         bool alive = true;
     };
 
+    bool is_liar(std::size_t n) const {
+        return std::find(liars_.begin(), liars_.end(), n) != liars_.end();
+    }
+    std::vector<contact> liar_answer(const node_id& target) const {
+        auto sorted = liars_;
+        std::sort(sorted.begin(), sorted.end(), [&](std::size_t a, std::size_t b) {
+            return nodes_[a].id.distance_to(target) < nodes_[b].id.distance_to(target);
+        });
+        sorted.resize(std::min(sorted.size(), lookups_.result_size));
+        std::vector<contact> out;
+        for (std::size_t n : sorted) {
+            out.push_back(contact_of(n));
+        }
+        return out;
+    }
+
     contact contact_of(std::size_t n, std::optional<duration> rtt = std::nullopt) const {
         return contact{nodes_[n].id, nodes_[n].address, rtt, now_};
     }
@@ -329,6 +351,7 @@ private:
     routing_config table_limits_;
     lookup_config lookups_;
     std::vector<node> nodes_;
+    std::vector<std::size_t> liars_;
     std::unordered_map<node_id, std::size_t, id256_hash> index_;
     instant now_ = start;
     std::uint64_t query_ids_ = 1;
@@ -386,6 +409,26 @@ TEST(lookup_network, finds_true_closest_live_with_20_percent_dead) {
     net.check_tables();
     std::printf("2000 nodes, 20%% dead: %zu/%zu exact, rounds mean %.2f max %zu\n", figures.exact,
                 figures.total, figures.rounds_mean, figures.rounds_max);
+}
+
+TEST(lookup_network, disjoint_paths_resist_colluding_liars) {
+    // 30 % of the nodes answer only with each other. With one path a lookup that meets a liar
+    // early is steered into the liars' group; with three disjoint paths an honest path usually
+    // survives and the union still holds the true k closest.
+    network net(1000, 4);
+    for (std::size_t n = 0; n < net.size(); ++n) {
+        if (net.random().chance(0.3)) {
+            net.make_liar(n);
+        }
+    }
+    net.set_paths(1);
+    const auto one = random_lookups(net, 200);
+    net.set_paths(3);
+    const auto three = random_lookups(net, 200);
+    std::printf("30%% colluding liars, 1000 nodes: exact with 1 path %zu/%zu, with 3 paths %zu/%zu\n",
+                one.exact, one.total, three.exact, three.total);
+    EXPECT_GE(three.exact, one.exact);
+    EXPECT_GE(three.exact * 100, three.total * 95);
 }
 
 TEST(lookup_network, rounds_grow_logarithmically) {

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "reef/base/address.hpp"
+#include "reef/wire/codec_support.hpp"
 #include "reef/wire/dht.pb.h"
 
 namespace reef::dht {
@@ -18,56 +19,30 @@ constexpr std::size_t public_key_size_bytes = std::tuple_size_v<crypto::public_k
 constexpr std::size_t signature_size_bytes = std::tuple_size_v<crypto::signature>;
 constexpr auto errc_max = static_cast<std::uint32_t>(errc::internal);
 
-error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
-
-template <typename Bytes>
-void put_raw(std::string* out, const Bytes& bytes) {
-    out->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
+using wire::check_nonzero_id;
+using wire::get_fixed;
+using wire::get_id;
+using wire::invalid;
+using wire::put_bytes;
 
 void put_contacts(proto_contacts* out, const std::vector<wire_contact>& contacts) {
     out->Reserve(static_cast<int>(contacts.size()));
     for (const auto& contact : contacts) {
         auto* item = out->Add();
-        put_raw(item->mutable_id(), contact.id.bytes());
+        put_bytes(item->mutable_id(), contact.id.bytes());
         item->set_address(contact.address);
     }
 }
 
 void put_record(wire::DhtRecord* out, const record& rec) {
-    put_raw(out->mutable_publisher(), rec.publisher);
+    put_bytes(out->mutable_publisher(), rec.publisher);
     out->set_name(rec.name);
     out->set_sequence(rec.sequence);
     out->set_expiry_unix_seconds(rec.expiry_unix_seconds);
     out->set_value(rec.value);
-    put_raw(out->mutable_signature(), rec.signature);
+    put_bytes(out->mutable_signature(), rec.signature);
 }
 
-template <std::size_t n>
-result<std::array<std::uint8_t, n>> get_fixed(const std::string& bytes, const std::string& field) {
-    if (bytes.size() != n) {
-        return invalid(field + " must be " + std::to_string(n) + " bytes, got " +
-                       std::to_string(bytes.size()));
-    }
-    std::array<std::uint8_t, n> out{};
-    std::memcpy(out.data(), bytes.data(), n);
-    return out;
-}
-
-result<id256> get_id(const std::string& bytes, const std::string& field) {
-    auto raw = get_fixed<id256::size_bytes>(bytes, field);
-    if (!raw) {
-        return raw.failure();
-    }
-    return id256{*raw};
-}
-
-status check_id(const id256& id, const std::string& field) {
-    if (id.is_zero()) {
-        return invalid(field + " is the zero id");
-    }
-    return {};
-}
 
 status check_contacts(const std::vector<wire_contact>& contacts, const std::string& field) {
     if (contacts.size() > reply_contacts_max) {
@@ -76,7 +51,7 @@ status check_contacts(const std::vector<wire_contact>& contacts, const std::stri
     }
     for (std::size_t i = 0; i < contacts.size(); ++i) {
         const std::string path = field + "[" + std::to_string(i) + "]";
-        if (auto ok = check_id(contacts[i].id, path + ".id"); !ok) {
+        if (auto ok = check_nonzero_id(contacts[i].id, path + ".id"); !ok) {
             return ok;
         }
         for (std::size_t j = 0; j < i; ++j) {
@@ -239,7 +214,7 @@ void put_message(wire::DhtMessage& proto, const message& body) {
             } else if constexpr (std::is_same_v<T, find_node>) {
                 auto* out = proto.mutable_find_node();
                 out->set_query_id(m.query_id);
-                put_raw(out->mutable_target(), m.target.bytes());
+                put_bytes(out->mutable_target(), m.target.bytes());
             } else if constexpr (std::is_same_v<T, find_node_reply>) {
                 auto* out = proto.mutable_find_node_reply();
                 out->set_query_id(m.query_id);
@@ -255,7 +230,7 @@ void put_message(wire::DhtMessage& proto, const message& body) {
             } else if constexpr (std::is_same_v<T, find_value>) {
                 auto* out = proto.mutable_find_value();
                 out->set_query_id(m.query_id);
-                put_raw(out->mutable_key(), m.key.bytes());
+                put_bytes(out->mutable_key(), m.key.bytes());
             } else {
                 static_assert(std::is_same_v<T, find_value_reply>);
                 auto* out = proto.mutable_find_value_reply();
@@ -278,7 +253,7 @@ status validate(const message& body) {
             if constexpr (std::is_same_v<T, ping> || std::is_same_v<T, pong>) {
                 return {};
             } else if constexpr (std::is_same_v<T, find_node>) {
-                return check_id(m.target, "find_node.target");
+                return check_nonzero_id(m.target, "find_node.target");
             } else if constexpr (std::is_same_v<T, find_node_reply>) {
                 return check_contacts(m.contacts, "find_node_reply.contacts");
             } else if constexpr (std::is_same_v<T, store>) {
@@ -290,7 +265,7 @@ status validate(const message& body) {
                 }
                 return {};
             } else if constexpr (std::is_same_v<T, find_value>) {
-                return check_id(m.key, "find_value.key");
+                return check_nonzero_id(m.key, "find_value.key");
             } else {
                 static_assert(std::is_same_v<T, find_value_reply>);
                 if (m.found && !m.contacts.empty()) {
@@ -317,13 +292,9 @@ std::string encode(const message& body) {
 }
 
 result<message> decode(std::string_view bytes) {
-    if (bytes.size() > message_size_max) {
-        return invalid("dht message is " + std::to_string(bytes.size()) +
-                       " bytes, more than " + std::to_string(message_size_max));
-    }
     wire::DhtMessage proto;
-    if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return invalid("dht message is not a valid protobuf message");
+    if (auto parsed = wire::parse_bounded(proto, bytes, message_size_max, "dht message"); !parsed) {
+        return parsed.failure();
     }
     auto out = get_message(proto);
     if (!out) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "reef/wire/codec_support.hpp"
 #include "reef/wire/membership.pb.h"
 
 namespace reef::membership {
@@ -17,9 +18,10 @@ using proto_updates = google::protobuf::RepeatedPtrField<wire::MemberUpdate>;
 // Protobuf uses int for sizes; anything near that is far beyond every bound below anyway.
 constexpr std::size_t message_size_max = std::numeric_limits<int>::max() / 2;
 
-void put_id(std::string* out, const node_id& id) {
-    out->assign(reinterpret_cast<const char*>(id.bytes().data()), id256::size_bytes);
-}
+using wire::get_id;
+using wire::invalid;
+
+void put_id(std::string* out, const node_id& id) { wire::put_bytes(out, id.bytes()); }
 
 void put_update(wire::MemberUpdate* out, const member_update& update) {
     put_id(out->mutable_id(), update.id);
@@ -38,16 +40,6 @@ void put_updates(proto_updates* out, const std::vector<member_update>& updates) 
     }
 }
 
-error invalid(std::string what) { return make_error(errc::invalid_argument, std::move(what)); }
-
-result<node_id> get_id(const std::string& bytes, const std::string& field) {
-    if (bytes.size() != id256::size_bytes) {
-        return invalid(field + " must be 32 bytes, got " + std::to_string(bytes.size()));
-    }
-    id256::bytes_type raw{};
-    std::memcpy(raw.data(), bytes.data(), raw.size());
-    return node_id{raw};
-}
 
 status check_address(const std::string& address, const std::string& field) {
     if (address.empty()) {
@@ -59,13 +51,6 @@ status check_address(const std::string& address, const std::string& field) {
     }
     if (!is_valid_address(address)) {
         return invalid(field + " is not host:port");
-    }
-    return {};
-}
-
-status check_target(const node_id& target, const std::string& field) {
-    if (target.is_zero()) {
-        return invalid(field + " is the zero id");
     }
     return {};
 }
@@ -264,12 +249,12 @@ status validate(const message& body) {
         [](const auto& m) -> status {
             using T = std::decay_t<decltype(m)>;
             if constexpr (std::is_same_v<T, ping>) {
-                if (auto ok = check_target(m.target, "ping.target"); !ok) {
+                if (auto ok = wire::check_nonzero_id(m.target, "ping.target"); !ok) {
                     return ok;
                 }
                 return check_updates(m.gossip, gossip_count_max, "ping.gossip");
             } else if constexpr (std::is_same_v<T, ping_req>) {
-                if (auto ok = check_target(m.target, "ping_req.target"); !ok) {
+                if (auto ok = wire::check_nonzero_id(m.target, "ping_req.target"); !ok) {
                     return ok;
                 }
                 if (auto ok = check_address(m.target_address, "ping_req.target_address"); !ok) {
@@ -277,12 +262,12 @@ status validate(const message& body) {
                 }
                 return check_updates(m.gossip, gossip_count_max, "ping_req.gossip");
             } else if constexpr (std::is_same_v<T, ack>) {
-                if (auto ok = check_target(m.target, "ack.target"); !ok) {
+                if (auto ok = wire::check_nonzero_id(m.target, "ack.target"); !ok) {
                     return ok;
                 }
                 return check_updates(m.gossip, gossip_count_max, "ack.gossip");
             } else if constexpr (std::is_same_v<T, nack>) {
-                return check_target(m.target, "nack.target");
+                return wire::check_nonzero_id(m.target, "nack.target");
             } else {
                 static_assert(std::is_same_v<T, sync>);
                 return check_updates(m.members, sync_members_max, "sync.members");
@@ -292,13 +277,10 @@ status validate(const message& body) {
 }
 
 result<message> decode(std::string_view bytes) {
-    if (bytes.size() >= message_size_max) {
-        return invalid("membership message is " + std::to_string(bytes.size()) +
-                       " bytes, too large");
-    }
     wire::MembershipMessage proto;
-    if (!proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        return invalid("membership message is not a valid protobuf message");
+    if (auto parsed = wire::parse_bounded(proto, bytes, message_size_max, "membership message");
+        !parsed) {
+        return parsed.failure();
     }
     auto out = get_message(proto);
     if (!out) {

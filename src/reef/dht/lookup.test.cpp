@@ -425,7 +425,8 @@ TEST(lookup_network, disjoint_paths_resist_colluding_liars) {
     const auto one = random_lookups(net, 200);
     net.set_paths(3);
     const auto three = random_lookups(net, 200);
-    std::printf("30%% colluding liars, 1000 nodes: exact with 1 path %zu/%zu, with 3 paths %zu/%zu\n",
+    std::printf("30%% colluding liars, 1000 nodes: exact with 1 path %zu/%zu, "
+                "with 3 paths %zu/%zu\n",
                 one.exact, one.total, three.exact, three.total);
     EXPECT_GE(three.exact, one.exact);
     EXPECT_GE(three.exact * 100, three.total * 95);

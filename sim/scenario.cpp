@@ -7,9 +7,10 @@
 namespace reef::sim {
 
 std::span<const scenario> scenarios() {
-    static const std::array<scenario, 5> all = {
+    static const std::array<scenario, 6> all = {
         detail::membership_scenario(), detail::crash_scenario(), detail::loss_slow_scenario(),
         detail::partition_scenario(),  detail::restart_scenario(),
+        detail::dht_scenario(),
     };
     return all;
 }
@@ -21,6 +22,10 @@ const scenario* find_scenario(std::string_view name) {
         }
     }
     return nullptr;
+}
+
+std::size_t nodes_max(const scenario& chosen) {
+    return chosen.name.starts_with("dht") ? dht_nodes_count_max : nodes_count_max;
 }
 
 } // namespace reef::sim

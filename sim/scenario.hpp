@@ -50,5 +50,9 @@ const scenario* find_scenario(std::string_view name);
 
 /// Largest cluster a run accepts (the mirrored views are an n x n table).
 inline constexpr std::size_t nodes_count_max = 5000;
+/// The dht scenarios keep no n x n table: their limit is memory (about 200 KiB per node).
+inline constexpr std::size_t dht_nodes_count_max = 200'000;
+/// Largest cluster `chosen` accepts.
+std::size_t nodes_max(const scenario& chosen);
 
 } // namespace reef::sim

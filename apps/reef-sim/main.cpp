@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
     app.footer(scenario_list());
     app.add_option("--scenario", args.scenario_name, "Scenario to run (listed below)");
     app.add_option("--nodes", args.nodes_count, "Cluster size (default: the scenario's)")
-        ->check(CLI::Range(std::size_t{1}, reef::sim::nodes_count_max));
+        ->check(CLI::Range(std::size_t{1}, reef::sim::dht_nodes_count_max));
     auto* seed_option = app.add_option("--seed", args.seed, "Seed of the run (default: random)");
     app.add_option("--seeds", args.seeds_range,
                    "Run seeds A through B (inclusive), e.g. 1:100; every seed divisible by 20 is "
@@ -213,6 +213,11 @@ int main(int argc, char** argv) {
     if (chosen == nullptr) {
         fmt::print(stderr, "reef-sim: unknown scenario '{}'\n{}\n", args.scenario_name,
                    scenario_list());
+        return 2;
+    }
+    if (args.nodes_count > reef::sim::nodes_max(*chosen)) {
+        fmt::print(stderr, "reef-sim: scenario {} accepts at most {} nodes\n", chosen->name,
+                   reef::sim::nodes_max(*chosen));
         return 2;
     }
     std::vector<std::uint64_t> seeds;

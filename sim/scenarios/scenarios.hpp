@@ -10,5 +10,6 @@ scenario crash_scenario();
 scenario loss_slow_scenario();
 scenario partition_scenario();
 scenario restart_scenario();
+scenario dht_scenario();
 
 } // namespace reef::sim::detail

@@ -3,6 +3,7 @@
 #include <string_view>
 #include <utility>
 
+#include "reef/dht/codec.hpp"
 #include "reef/membership/codec.hpp"
 #include "reef/wire/envelope.hpp"
 
@@ -13,11 +14,18 @@ namespace {
 /// A driver that never drains effects is a bug; this bound catches it long before memory does.
 constexpr std::size_t effects_pending_max = 1U << 20U;
 
-std::vector<std::uint8_t> encode_membership(const membership::message& body) {
+std::vector<std::uint8_t> encode_on(wire::channel kind, std::string body) {
     wire::envelope outer;
-    outer.kind = wire::channel::membership;
-    outer.body = membership::encode(body);
+    outer.kind = kind;
+    outer.body = std::move(body);
     return wire::encode(outer);
+}
+
+/// This node's own address for its DHT address record: the one it states in handshakes.
+std::vector<host_port> own_addresses(const std::string& address) {
+    auto parsed = parse_host_port(address, port_zero::refused);
+    REEF_ASSERT(parsed.ok());
+    return {*parsed};
 }
 
 } // namespace
@@ -26,22 +34,53 @@ status config::validate() const {
     if (auto inner = membership.validate(); !inner) {
         return inner;
     }
+    if (auto inner = dht.validate(); !inner) {
+        return inner;
+    }
     if (rejection_reports_per_second == 0) {
         return make_error(errc::invalid_argument, "rejection_reports_per_second must be > 0");
     }
     return {};
 }
 
-node::node(const config& limits, node_id self, std::string address, std::uint64_t incarnation,
-           std::uint64_t seed)
+node::node(const config& limits, const crypto::identity& self, std::string address,
+           std::uint64_t incarnation, std::uint64_t seed, instant now, std::uint64_t unix_seconds)
     : limits_(limits),
-      self_(self),
+      self_(self.id()),
       address_(std::move(address)),
-      membership_(limits.membership, self, address_, incarnation, seed),
+      membership_(limits.membership, self_, address_, incarnation, seed),
+      dht_(limits.dht, self, own_addresses(address_), seed ^ 0x6468'7400'0000'0000ULL, now),
+      started_at_(now),
+      unix_seconds_at_start_(unix_seconds),
       incarnation_persisted_(incarnation) {
     REEF_ASSERT(limits.validate().ok());
-    REEF_ASSERT(!self.is_zero());
+    REEF_ASSERT(!self_.is_zero());
     REEF_ASSERT(membership::is_valid_address(address_));
+}
+
+std::uint64_t node::unix_seconds_at(instant now) const {
+    const std::int64_t elapsed = (now - started_at_).ns() / 1'000'000'000;
+    return unix_seconds_at_start_ + static_cast<std::uint64_t>(std::max<std::int64_t>(elapsed, 0));
+}
+
+result<dht::operation_id> node::dht_put(instant now, std::string name, std::string value,
+                                        std::uint64_t lifetime_seconds) {
+    auto started = dht_.start_put(now, unix_seconds_at(now), std::move(name), std::move(value),
+                                  lifetime_seconds);
+    collect(now);
+    return started;
+}
+
+result<dht::operation_id> node::dht_get(instant now, const id256& key) {
+    auto started = dht_.start_get(now, unix_seconds_at(now), key);
+    collect(now);
+    return started;
+}
+
+result<dht::operation_id> node::dht_closest(instant now, const node_id& target) {
+    auto started = dht_.start_closest(now, target);
+    collect(now);
+    return started;
 }
 
 void node::join(instant now, std::span<const std::string> addresses) {
@@ -49,7 +88,7 @@ void node::join(instant now, std::span<const std::string> addresses) {
         REEF_ASSERT(membership::is_valid_address(address));
     }
     membership_.join(now, addresses);
-    collect();
+    collect(now);
 }
 
 void node::leave(instant now) {
@@ -57,10 +96,11 @@ void node::leave(instant now) {
         left_ = true;
         membership_.leave(now);
     }
-    collect();
+    collect(now);
 }
 
-void node::on_payload(instant now, const node_id& from, std::span<const std::uint8_t> bytes) {
+void node::on_payload(instant now, const node_id& from, const std::string& from_address,
+                      std::span<const std::uint8_t> bytes) {
     ++stats_.payloads_received;
     auto outer = wire::decode(bytes);
     if (!outer) {
@@ -77,13 +117,23 @@ void node::on_payload(instant now, const node_id& from, std::span<const std::uin
         membership_.on_message(now, from, *inner);
         break;
     }
+    case wire::channel::dht: {
+        auto inner = dht::decode(outer->body);
+        if (!inner) {
+            reject(now, from, "dht message: " + inner.failure().message);
+            return;
+        }
+        dht_.on_message(now, unix_seconds_at(now), from, from_address, *inner);
+        break;
     }
-    collect();
+    }
+    collect(now);
 }
 
 void node::on_tick(instant now) {
     membership_.on_tick(now);
-    collect();
+    dht_.on_tick(now, unix_seconds_at(now));
+    collect(now);
 }
 
 void node::on_unreachable(instant now, const node_id& to) {
@@ -92,13 +142,16 @@ void node::on_unreachable(instant now, const node_id& to) {
     // member's unreachability is news to the failure detector.
     if (!to.is_zero()) {
         membership_.on_unreachable(now, to);
+        dht_.on_unreachable(now, to);
     }
-    collect();
+    collect(now);
 }
 
 std::vector<effect> node::take_effects() { return std::exchange(effects_, {}); }
 
-instant node::next_deadline() const { return membership_.next_deadline(); }
+instant node::next_deadline() const {
+    return std::min(membership_.next_deadline(), dht_.next_deadline());
+}
 
 void node::reject(instant now, const node_id& from, std::string reason) {
     ++stats_.payloads_rejected;
@@ -117,7 +170,7 @@ void node::reject(instant now, const node_id& from, std::string reason) {
     reports_suppressed_ = 0;
 }
 
-void node::collect() {
+void node::collect(instant now) {
     auto produced = membership_.take_effects();
     // Persist a raised incarnation before any send that may announce it.
     const std::uint64_t incarnation = membership_.incarnation();
@@ -130,17 +183,45 @@ void node::collect() {
         if (auto* send = std::get_if<membership::send_effect>(&produced_effect)) {
             ++stats_.payloads_sent;
             effects_.emplace_back(std::in_place_type<send_payload>, send->to,
-                                  std::move(send->address), encode_membership(send->body));
+                                  std::move(send->address),
+                                  encode_on(wire::channel::membership,
+                                            membership::encode(send->body)));
         } else {
-            effects_.emplace_back(std::in_place_type<member_changed>,
-                                  std::get<membership::member_changed>(std::move(produced_effect)));
+            auto& changed = std::get<membership::member_changed>(produced_effect);
+            feed_routing_table(now, changed);
+            effects_.emplace_back(std::in_place_type<member_changed>, std::move(changed));
+        }
+    }
+    for (auto& produced_effect : dht_.take_effects()) {
+        if (auto* send = std::get_if<dht::send_message>(&produced_effect)) {
+            ++stats_.payloads_sent;
+            effects_.emplace_back(std::in_place_type<send_payload>, send->to.id,
+                                  std::move(send->to.address),
+                                  encode_on(wire::channel::dht, dht::encode(send->body)));
+        } else {
+            effects_.emplace_back(std::in_place_type<dht_done>,
+                                  std::get<dht::operation_done>(std::move(produced_effect)));
         }
     }
     REEF_ASSERT(effects_.size() < effects_pending_max);
 }
 
+void node::feed_routing_table(instant now, const membership::member_changed& changed) {
+    const auto& member = changed.update;
+    if (member.id == self_) {
+        return;
+    }
+    if (member.state == membership::member_state::alive) {
+        dht_.observe(now, member.id, member.address);
+    } else if (member.state == membership::member_state::dead ||
+               member.state == membership::member_state::left) {
+        dht_.remove(member.id);
+    }
+}
+
 void node::check_invariants() const {
     membership_.check_invariants();
+    dht_.check_invariants();
     REEF_ASSERT(stats_.payloads_rejected <= stats_.payloads_received);
     REEF_ASSERT(incarnation_persisted_ == membership_.incarnation());
     REEF_ASSERT(reports_in_window_ <= limits_.rejection_reports_per_second);

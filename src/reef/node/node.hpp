@@ -1,9 +1,14 @@
 #pragma once
 // One Reef node as a sans-IO state machine: the composition root that owns every protocol core
-// (today: SWIM membership) and routes payloads between them and the transport.
+// (SWIM membership and the Kademlia DHT) and routes payloads between them and the transport.
+// Membership feeds the DHT's routing table: a member seen alive is observed, a member declared
+// dead or left is removed.
 //
 // Thread-safety: none; one owner drives it (reefd's event loop, or a test).
-// Inputs, each with the current `instant`: on_payload, on_tick, on_unreachable, join, leave.
+// Inputs, each with the current `instant`: on_payload, on_tick, on_unreachable, join, leave, and
+// the DHT operations dht_put, dht_get, dht_closest (their answers come back as dht_done effects).
+// Wall-clock time (record expiries) is derived from the monotonic input: the unix time at
+// construction plus the time elapsed since, so the node still never reads a clock.
 // Outputs: take_effects() and next_deadline(). The driver arms one timer at next_deadline() and
 // drains take_effects() after every input.
 //
@@ -29,6 +34,8 @@
 #include "reef/base/ids.hpp"
 #include "reef/base/result.hpp"
 #include "reef/base/time.hpp"
+#include "reef/crypto/identity.hpp"
+#include "reef/dht/kademlia.hpp"
 #include "reef/membership/config.hpp"
 #include "reef/membership/swim.hpp"
 
@@ -36,6 +43,7 @@ namespace reef::node {
 
 struct config {
     membership::config membership;
+    dht::kademlia_config dht;
     /// Rejected-payload reports emitted per second at most; the rest are counted and the count
     /// rides on the next report, so a peer sending garbage cannot flood the log.
     std::uint32_t rejection_reports_per_second = 10;
@@ -68,7 +76,11 @@ struct persist_incarnation {
 
 using member_changed = membership::member_changed;
 
-using effect = std::variant<persist_incarnation, send_payload, payload_rejected, member_changed>;
+/// A DHT operation started with dht_put / dht_get / dht_closest finished.
+using dht_done = dht::operation_done;
+
+using effect =
+    std::variant<persist_incarnation, send_payload, payload_rejected, member_changed, dht_done>;
 
 struct node_stats {
     std::uint64_t payloads_received = 0;
@@ -80,21 +92,32 @@ struct node_stats {
 class node {
 public:
     /// `incarnation` must be higher than any this node used before (the runtime persists it and
-    /// bumps it at every start). `address` is where peers reach this node.
-    node(const config& limits, node_id self, std::string address, std::uint64_t incarnation,
-         std::uint64_t seed);
+    /// bumps it at every start). `address` is where peers reach this node (it also goes into the
+    /// node's DHT address record). `unix_seconds` is the wall-clock time at `now`.
+    node(const config& limits, const crypto::identity& self, std::string address,
+         std::uint64_t incarnation, std::uint64_t seed, instant now, std::uint64_t unix_seconds);
 
     /// Contact members at these "host:port" addresses and merge their views. Addresses are
     /// validated by the caller (settings, control API).
     void join(instant now, std::span<const std::string> addresses);
     /// Announce a graceful leave. Gossip keeps flowing until the driver stops the node.
     void leave(instant now);
-    /// A payload from the authenticated peer `from`.
-    void on_payload(instant now, const node_id& from, std::span<const std::uint8_t> bytes);
+    /// A payload from the authenticated peer `from`, which listens at `from_address` (the address
+    /// it stated in its handshake; empty when unknown).
+    void on_payload(instant now, const node_id& from, const std::string& from_address,
+                    std::span<const std::uint8_t> bytes);
     /// Call when now >= next_deadline(); calling early is harmless.
     void on_tick(instant now);
     /// The transport could not deliver to `to` (zero id: a seed address; membership retries it).
     void on_unreachable(instant now, const node_id& to);
+
+    /// DHT operations (dht::kademlia::start_put / start_get / start_closest). The answer is a
+    /// dht_done effect with the returned id.
+    [[nodiscard]] result<dht::operation_id> dht_put(instant now, std::string name,
+                                                    std::string value,
+                                                    std::uint64_t lifetime_seconds = 0);
+    [[nodiscard]] result<dht::operation_id> dht_get(instant now, const id256& key);
+    [[nodiscard]] result<dht::operation_id> dht_closest(instant now, const node_id& target);
 
     [[nodiscard]] std::vector<effect> take_effects();
     [[nodiscard]] instant next_deadline() const;
@@ -109,17 +132,24 @@ public:
     std::size_t cluster_size() const { return membership_.live_count(); }
     const membership::swim_stats& membership_stats() const { return membership_.stats(); }
     const node_stats& stats() const { return stats_; }
+    const dht::kademlia& dht() const { return dht_; }
+    /// Wall-clock unix seconds at `now`, as derived from the construction time.
+    std::uint64_t unix_seconds_at(instant now) const;
 
     void check_invariants() const;
 
 private:
     void reject(instant now, const node_id& from, std::string reason);
-    void collect();
+    void collect(instant now);
+    void feed_routing_table(instant now, const membership::member_changed& changed);
 
     config limits_;
     node_id self_;
     std::string address_;
     membership::swim membership_;
+    dht::kademlia dht_;
+    instant started_at_;
+    std::uint64_t unix_seconds_at_start_;
     std::vector<effect> effects_;
     node_stats stats_;
     std::uint64_t incarnation_persisted_;

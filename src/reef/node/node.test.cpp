@@ -6,18 +6,23 @@
 #include <rapidcheck/gtest.h>
 
 #include "reef/base/address.hpp"
+#include "reef/dht/record.hpp"
 #include "reef/membership/codec.hpp"
 #include "reef/wire/envelope.hpp"
 
 namespace reef::node {
 namespace {
 
-node_id id_of(std::uint8_t first) {
-    id256::bytes_type bytes{};
-    bytes[0] = first;
-    bytes[31] = 1;
-    return id256{bytes};
+constexpr std::uint64_t unix_start = 1'800'000'000;
+
+crypto::identity identity_of(std::uint8_t first) {
+    crypto::seed32 seed{};
+    seed[0] = first;
+    seed[31] = 1;
+    return crypto::identity::from_seed(seed);
 }
+
+node_id id_of(std::uint8_t first) { return identity_of(first).id(); }
 
 std::string address_of(std::uint8_t first) { return "127.0.0.1:" + std::to_string(7400 + first); }
 
@@ -47,8 +52,9 @@ class cluster {
 public:
     void add(std::uint8_t first, std::uint64_t incarnation = 1) {
         nodes_.emplace(std::piecewise_construct, std::forward_as_tuple(id_of(first)),
-                       std::forward_as_tuple(test_config(), id_of(first), address_of(first),
-                                             incarnation, first));
+                       std::forward_as_tuple(test_config(), identity_of(first), address_of(first),
+                                             incarnation, first, now_, unix_start));
+        address_by_id_.emplace(id_of(first), address_of(first));
         by_address_.emplace(address_of(first), id_of(first));
     }
     node& at(std::uint8_t first) { return nodes_.at(id_of(first)); }
@@ -69,6 +75,17 @@ public:
     }
     instant now() const { return now_; }
     std::vector<member_changed> changes;
+    std::vector<std::pair<node_id, dht_done>> dht_results;
+
+    /// The outcome of DHT operation `id` started on node `first`, once it finished.
+    const dht_done* result_of(std::uint8_t first, dht::operation_id id) const {
+        for (const auto& [at, finished] : dht_results) {
+            if (at == id_of(first) && finished.id == id) {
+                return &finished;
+            }
+        }
+        return nullptr;
+    }
 
 private:
     void deliver_all() {
@@ -78,6 +95,9 @@ private:
                 for (auto& produced : one.take_effects()) {
                     if (auto* change = std::get_if<member_changed>(&produced)) {
                         changes.push_back(*change);
+                    }
+                    if (auto* finished = std::get_if<dht_done>(&produced)) {
+                        dht_results.emplace_back(from, std::move(*finished));
                     }
                     auto* send = std::get_if<send_payload>(&produced);
                     if (send == nullptr) {
@@ -93,7 +113,9 @@ private:
                 }
             }
             for (auto& message : std::exchange(pending_, {})) {
-                nodes_.at(message.to).on_payload(now_, message.from, message.bytes);
+                nodes_.at(message.to)
+                    .on_payload(now_, message.from, address_by_id_.at(message.from),
+                                message.bytes);
                 nodes_.at(message.to).check_invariants();
             }
             if (!any) {
@@ -109,12 +131,14 @@ private:
     };
     std::map<node_id, node> nodes_;
     std::map<std::string, node_id> by_address_;
+    std::map<node_id, std::string> address_by_id_;
     std::vector<in_flight> pending_;
     instant now_ = instant::from_ns(1'000'000'000);
 };
 
 TEST(node, join_sends_an_envelope_with_a_membership_message_to_the_seed) {
-    node one(test_config(), id_of(1), address_of(1), 1, 42);
+    node one(test_config(), identity_of(1), address_of(1), 1, 42, instant::from_ns(0),
+             unix_start);
     const std::vector<std::string> seeds{address_of(2)};
     one.join(instant::from_ns(0), seeds);
     auto sends = effects_of<send_payload>(one.take_effects());
@@ -175,12 +199,13 @@ TEST(node, leave_marks_self_left_and_peers_learn_it) {
 }
 
 TEST(node, refuting_a_suspicion_persists_the_new_incarnation_before_sending) {
-    node one(test_config(), id_of(1), address_of(1), 5, 7);
+    node one(test_config(), identity_of(1), address_of(1), 5, 7, instant::from_ns(0),
+             unix_start);
     membership::sync rumor;
     rumor.members.push_back(
         {id_of(1), address_of(1), 9, membership::member_state::suspect, id_of(2)});
     rumor.members.push_back({id_of(2), address_of(2), 1, membership::member_state::alive, {}});
-    one.on_payload(instant::from_ns(0), id_of(2), membership_bytes(rumor));
+    one.on_payload(instant::from_ns(0), id_of(2), address_of(2), membership_bytes(rumor));
     one.on_tick(instant::from_ns(1'000'000));
     auto effects = one.take_effects();
     ASSERT_GT(one.incarnation(), 9U);
@@ -203,9 +228,10 @@ TEST(node, refuting_a_suspicion_persists_the_new_incarnation_before_sending) {
 }
 
 TEST(node, garbage_bytes_are_rejected_and_reported_with_the_sender) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
     const std::vector<std::uint8_t> garbage{0xff, 0xff, 0xff, 0xff, 0x0f};
-    one.on_payload(instant::from_ns(0), id_of(9), garbage);
+    one.on_payload(instant::from_ns(0), id_of(9), address_of(9), garbage);
     auto rejected = effects_of<payload_rejected>(one.take_effects());
     ASSERT_EQ(rejected.size(), 1U);
     EXPECT_EQ(rejected[0].from, id_of(9));
@@ -217,16 +243,18 @@ TEST(node, garbage_bytes_are_rejected_and_reported_with_the_sender) {
 }
 
 TEST(node, empty_payload_is_rejected_for_its_missing_version) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
-    one.on_payload(instant::from_ns(0), id_of(9), {});
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(9), address_of(9), {});
     auto rejected = effects_of<payload_rejected>(one.take_effects());
     ASSERT_EQ(rejected.size(), 1U);
     EXPECT_NE(rejected[0].reason.find("version"), std::string::npos) << rejected[0].reason;
 }
 
 TEST(node, unknown_channel_is_rejected) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
-    one.on_payload(instant::from_ns(0), id_of(9),
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(9), address_of(9),
                    envelope_bytes(static_cast<wire::channel>(77), "x"));
     auto rejected = effects_of<payload_rejected>(one.take_effects());
     ASSERT_EQ(rejected.size(), 1U);
@@ -234,8 +262,9 @@ TEST(node, unknown_channel_is_rejected) {
 }
 
 TEST(node, malformed_membership_body_is_rejected_with_its_layer_named) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
-    one.on_payload(instant::from_ns(0), id_of(9),
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(9), address_of(9),
                    envelope_bytes(wire::channel::membership, "\xff\xff\xff garbage"));
     auto rejected = effects_of<payload_rejected>(one.take_effects());
     ASSERT_EQ(rejected.size(), 1U);
@@ -246,16 +275,16 @@ TEST(node, malformed_membership_body_is_rejected_with_its_layer_named) {
 TEST(node, rejection_reports_are_rate_limited_and_count_what_they_suppressed) {
     config limits = test_config();
     limits.rejection_reports_per_second = 3;
-    node one(limits, id_of(1), address_of(1), 1, 1);
+    node one(limits, identity_of(1), address_of(1), 1, 1, instant::from_ns(0), unix_start);
     const std::vector<std::uint8_t> garbage{0xff, 0x01};
     const instant start = instant::from_ns(5'000'000'000);
     for (int i = 0; i < 10; ++i) {
-        one.on_payload(start, id_of(9), garbage);
+        one.on_payload(start, id_of(9), address_of(9), garbage);
     }
     EXPECT_EQ(effects_of<payload_rejected>(one.take_effects()).size(), 3U);
     EXPECT_EQ(one.stats().payloads_rejected, 10U);
 
-    one.on_payload(start + duration::seconds(1), id_of(9), garbage);
+    one.on_payload(start + duration::seconds(1), id_of(9), address_of(9), garbage);
     auto later = effects_of<payload_rejected>(one.take_effects());
     ASSERT_EQ(later.size(), 1U);
     EXPECT_EQ(later[0].suppressed, 7U);
@@ -263,7 +292,8 @@ TEST(node, rejection_reports_are_rate_limited_and_count_what_they_suppressed) {
 }
 
 TEST(node, unreachable_seed_address_is_harmless) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
     one.on_unreachable(instant::from_ns(0), node_id{});
     EXPECT_EQ(one.stats().unreachable_reports, 1U);
     EXPECT_EQ(one.cluster_size(), 1U);
@@ -289,10 +319,68 @@ TEST(node, parsed_addresses_are_valid_membership_addresses) {
     }
 }
 
+TEST(node, membership_feeds_the_routing_table_and_dht_records_travel) {
+    cluster nodes;
+    for (std::uint8_t i = 1; i <= 5; ++i) {
+        nodes.add(i);
+    }
+    const std::vector<std::string> seed{address_of(1)};
+    for (std::uint8_t i = 2; i <= 5; ++i) {
+        nodes.at(i).join(nodes.now(), seed);
+    }
+    nodes.run_for(duration::seconds(5));
+    for (std::uint8_t i = 1; i <= 5; ++i) {
+        EXPECT_EQ(nodes.at(i).dht().table().size(), 4U) << "node " << int{i};
+    }
+    auto put = nodes.at(2).dht_put(nodes.now(), "greeting", "hello");
+    ASSERT_TRUE(put.ok()) << put.failure().describe();
+    nodes.run_for(duration::seconds(1));
+    const dht_done* stored = nodes.result_of(2, *put);
+    ASSERT_NE(stored, nullptr);
+    ASSERT_TRUE(stored->outcome.ok()) << stored->outcome.failure().describe();
+    EXPECT_EQ(std::get<dht::put_result>(*stored->outcome).stored_on.size(), 5U);
+
+    auto get = nodes.at(5).dht_get(nodes.now(), dht::record_key(id_of(2), "greeting"));
+    ASSERT_TRUE(get.ok());
+    nodes.run_for(duration::seconds(1));
+    const dht_done* read = nodes.result_of(5, *get);
+    ASSERT_NE(read, nullptr);
+    ASSERT_TRUE(read->outcome.ok()) << read->outcome.failure().describe();
+    EXPECT_EQ(std::get<dht::get_result>(*read->outcome).found.value, "hello");
+
+    // A member that leaves leaves every routing table.
+    nodes.at(4).leave(nodes.now());
+    nodes.run_for(duration::seconds(3));
+    for (std::uint8_t i : {1, 2, 3, 5}) {
+        EXPECT_FALSE(nodes.at(i).dht().table().find(id_of(4)).has_value()) << "node " << int{i};
+    }
+}
+
+TEST(node, malformed_dht_payloads_are_rejected_with_a_reason) {
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(2), address_of(2),
+                   envelope_bytes(wire::channel::dht, "\x0a\xff"));
+    auto rejected = effects_of<payload_rejected>(one.take_effects());
+    ASSERT_EQ(rejected.size(), 1U);
+    EXPECT_NE(rejected[0].reason.find("dht message"), std::string::npos) << rejected[0].reason;
+}
+
+RC_GTEST_PROP(node, arbitrary_dht_bodies_never_crash, (std::string body)) {
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(2), address_of(2),
+                   envelope_bytes(wire::channel::dht, body));
+    (void)one.take_effects();
+    one.check_invariants();
+    RC_ASSERT(one.stats().payloads_received == 1U);
+}
+
 RC_GTEST_PROP(node, arbitrary_bytes_never_crash_and_are_counted,
               (std::vector<std::uint8_t> bytes)) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
-    one.on_payload(instant::from_ns(0), id_of(2), bytes);
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(2), address_of(2), bytes);
     (void)one.take_effects();
     one.check_invariants();
     RC_ASSERT(one.stats().payloads_received == 1U);
@@ -300,8 +388,10 @@ RC_GTEST_PROP(node, arbitrary_bytes_never_crash_and_are_counted,
 }
 
 RC_GTEST_PROP(node, arbitrary_membership_bodies_never_crash, (std::string body)) {
-    node one(test_config(), id_of(1), address_of(1), 1, 1);
-    one.on_payload(instant::from_ns(0), id_of(2), envelope_bytes(wire::channel::membership, body));
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(2), address_of(2),
+                   envelope_bytes(wire::channel::membership, body));
     (void)one.take_effects();
     one.check_invariants();
     RC_ASSERT(one.stats().payloads_received == 1U);

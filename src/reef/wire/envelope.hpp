@@ -13,6 +13,7 @@ namespace reef::wire {
 
 enum class channel : std::uint8_t {
     membership = 1,
+    dht = 2,
 };
 
 inline constexpr std::uint32_t wire_version = 1;

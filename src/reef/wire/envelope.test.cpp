@@ -39,5 +39,15 @@ TEST(envelope, wrong_version_and_channel_are_rejected) {
     EXPECT_NE(decoded.failure().message.find("unknown channel"), std::string::npos);
 }
 
+TEST(envelope, dht_channel_round_trips) {
+    envelope outer;
+    outer.kind = channel::dht;
+    outer.body = "body";
+    auto decoded = decode(encode(outer));
+    ASSERT_TRUE(decoded.ok());
+    EXPECT_EQ(decoded->kind, channel::dht);
+    EXPECT_EQ(decoded->body, "body");
+}
+
 } // namespace
 } // namespace reef::wire

@@ -1,4 +1,5 @@
-// Fuzz target "dht": the DHT codec and the record store behind it.
+// Fuzz target "dht": the DHT codec, the record store behind it, and the node protocol
+// (kademlia::on_message) fed every decoded message.
 // Properties besides "no crash":
 //  - whatever decodes re-encodes to bytes that decode to the same message (and the same bytes);
 //  - a decoded store's record enters a live record_store only if it verifies, and a record the
@@ -8,6 +9,9 @@
 // Records from the wire are almost never validly signed after mutation, so each decoded store is
 // also re-signed by one of a few local identities (same name, sequence and value, a short expiry)
 // and offered to the store, which exercises the sequence, conflict and bound rules.
+// The protocol engine keeps lookups in flight; a decoded reply is re-addressed to one of its
+// outstanding queries (that query's id, from the node it was sent to) half of the time, so the
+// matched-reply paths see hostile content, not only the unsolicited-reply path.
 
 #include <array>
 #include <memory>
@@ -15,6 +19,7 @@
 
 #include "fuzz_target.hpp"
 #include "reef/dht/codec.hpp"
+#include "reef/dht/kademlia.hpp"
 #include "reef/dht/record_store.hpp"
 
 namespace reef::fuzz {
@@ -131,6 +136,86 @@ struct store_under_test {
     }
 };
 
+struct protocol_under_test {
+    struct outstanding {
+        std::uint64_t query_id = 0;
+        node_id to;
+        std::string address;
+    };
+
+    static dht::kademlia_config limits() {
+        dht::kademlia_config small;
+        small.operations_max = 4;
+        small.background_max = 4;
+        return small;
+    }
+
+    dht::kademlia engine{limits(), identity_of(9), {{"10.0.0.9", 7400}}, 5, instant::from_ns(0)};
+    std::vector<outstanding> queries;
+    instant now = instant::from_ns(0);
+    std::uint64_t unix_now = start_unix_seconds;
+    std::uint64_t messages = 0;
+    std::uint64_t readdressed = 0;
+    std::uint64_t operations_done = 0;
+
+    static std::string address_of(std::uint8_t n) {
+        return "10.0.1." + std::to_string(n) + ":7400";
+    }
+
+    void collect() {
+        for (auto& produced : engine.take_effects()) {
+            if (auto* send = std::get_if<dht::send_message>(&produced)) {
+                REEF_FUZZ_CHECK(dht::validate(send->body).ok());
+                std::uint64_t query_id = 0;
+                std::visit([&](const auto& body) { query_id = body.query_id; }, send->body);
+                if (queries.size() < 64) {
+                    queries.push_back({query_id, send->to.id, send->to.address});
+                }
+            } else {
+                ++operations_done;
+            }
+        }
+        engine.check_invariants();
+    }
+
+    void on_message(dht::message incoming, std::uint8_t choice) {
+        ++messages;
+        const bool is_reply = std::holds_alternative<dht::pong>(incoming) ||
+                              std::holds_alternative<dht::find_node_reply>(incoming) ||
+                              std::holds_alternative<dht::find_value_reply>(incoming) ||
+                              std::holds_alternative<dht::store_reply>(incoming);
+        node_id from = identity_of(static_cast<std::uint8_t>(20 + choice % 8)).id();
+        std::string address = address_of(static_cast<std::uint8_t>(20 + choice % 8));
+        if (is_reply && !queries.empty() && (choice & 1U) != 0) {
+            const auto picked = queries[choice % queries.size()];
+            std::visit([&](auto& body) { body.query_id = picked.query_id; }, incoming);
+            from = picked.to;
+            address = picked.address;
+            ++readdressed;
+        }
+        engine.on_message(now, unix_now, from, address, incoming);
+        collect();
+        if (messages % 8 == 0) {
+            queries.clear();
+            const node_id target = identity_of(static_cast<std::uint8_t>(choice)).id();
+            (void)engine.start_get(now, unix_now, target);
+            (void)engine.start_closest(now, target);
+            collect();
+        }
+        now = now + duration::milliseconds(1 + choice % 200);
+        unix_now = start_unix_seconds + static_cast<std::uint64_t>(now.ns() / 1'000'000'000);
+        if (engine.next_deadline() <= now) {
+            engine.on_tick(now, unix_now);
+            collect();
+        }
+    }
+};
+
+protocol_under_test& protocol() {
+    static auto instance = std::make_unique<protocol_under_test>();
+    return *instance;
+}
+
 store_under_test& target() {
     static auto instance = std::make_unique<store_under_test>();
     return *instance;
@@ -168,6 +253,7 @@ void one_input(std::span<const std::uint8_t> data) {
         }
     }
     t.advance(1 + choice % 64);
+    protocol().on_message(*decoded, choice);
 }
 
 std::vector<bytes> seed_corpus() {
@@ -207,7 +293,10 @@ std::string summary(std::uint64_t iterations) {
            std::to_string(t.signed_stored) + " of " + std::to_string(t.signed_offered) +
            " re-signed stored); " + std::to_string(t.republishes) + " republishes (" +
            std::to_string(t.renewed) + " renewed); " +
-           std::to_string(t.store.size()) + " records held";
+           std::to_string(t.store.size()) + " records held; protocol: " +
+           std::to_string(protocol().messages) + " messages (" +
+           std::to_string(protocol().readdressed) + " as replies in flight), " +
+           std::to_string(protocol().operations_done) + " operations finished";
 }
 
 } // namespace reef::fuzz

@@ -316,3 +316,208 @@ class ClusterTestCase(unittest.TestCase):
         poll_until(converged, FORM_TIMEOUT, f"nodes {observers} see {count} members alive",
                    describe=describe)
         return views
+
+
+# ---- the control API spoken directly, and clusters of reefd started one by one ----
+
+class ControlAnswer:
+    """One answer of a node's control API: the HTTP status and the JSON body (None when the
+    body is not JSON)."""
+
+    def __init__(self, status, body, raw):
+        self.status = status
+        self.body = body
+        self.raw = raw
+
+    def __repr__(self):
+        return f"HTTP {self.status} {self.raw[:500]!r}"
+
+
+def control_request(socket_path, method, target, body=None, timeout=30.0):
+    """Sends one HTTP/1.1 request on a control socket (a connection serves one request, as the
+    server requires) and returns a ControlAnswer. A JSON body is sent with its Content-Length.
+    The answer is read up to its Content-Length, so the time taken is the node's, not the time
+    the server takes to close. Raises OSError when nothing answers."""
+    payload = b"" if body is None else json.dumps(body).encode()
+    head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        conn.connect(socket_path)
+        conn.sendall(head.encode() + b"\r\n" + payload)
+        raw = b""
+        length = None
+        while True:
+            if length is None and b"\r\n\r\n" in raw:
+                headers = raw.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+                for line in headers[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = len(raw.partition(b"\r\n\r\n")[0]) + 4 + int(value.strip())
+            if length is not None and len(raw) >= length:
+                break
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    head_bytes, _, content = raw.partition(b"\r\n\r\n")
+    status_line = head_bytes.split(b"\r\n", 1)[0].split()
+    if len(status_line) < 2 or not status_line[0].startswith(b"HTTP/") or \
+            not status_line[1].isdigit():
+        raise OSError(f"not an HTTP answer from {socket_path}: {raw[:200]!r}")
+    try:
+        parsed = json.loads(content) if content else None
+    except ValueError:
+        parsed = None
+    return ControlAnswer(int(status_line[1]), parsed, content)
+
+
+def control_json(socket_path, method, target, body=None, timeout=30.0):
+    """The JSON body of a 200 answer, or None (no answer, another status, no JSON)."""
+    try:
+        answer = control_request(socket_path, method, target, body, timeout)
+    except OSError:
+        return None
+    return answer.body if answer.status == 200 else None
+
+
+class JoinedCluster:
+    """`count` reefd processes on 127.0.0.1, started directly: node 0 alone, then every other
+    node with `--join` to node 0's address only (so whatever else a node learns, it learns from
+    the cluster). Nodes are numbered from 0; node i listens on base_port + i and has its own data
+    dir, ROOT/nodes/node-i, whose control socket is the way to talk to it. Built on LocalCluster,
+    so every process is stopped by its pid at cleanup, also when the test fails."""
+
+    def __init__(self, test, count):
+        self.local = LocalCluster(test, nodes=count)
+        self.count = count
+        self.base_port = self.local.base_port
+        self.key_file = os.path.join(self.local.dir, "cluster.key")
+        self.processes = {}
+        self.started_at = None  # time.monotonic() when node 0 was started
+
+    # ---- where things are ----
+    def data_dir(self, node):
+        return os.path.join(self.local.root, "nodes", f"node-{node}")
+
+    def socket_path(self, node):
+        return os.path.join(self.data_dir(node), "control.sock")
+
+    def address(self, node):
+        return f"127.0.0.1:{self.base_port + node}"
+
+    # ---- starting ----
+    def start_first(self):
+        self.local.reef("init", "--address", self.address(0))
+        self.started_at = time.monotonic()
+        self.processes[0] = self.local.spawn_reefd(self.data_dir(0), self.base_port,
+                                                   self.key_file)
+        poll_until(lambda: self.status(0), FORM_TIMEOUT, "node 0 answers on its control socket",
+                   interval=0.02, describe=self.log_tails)
+
+    def start_others(self):
+        for node in range(1, self.count):
+            self.processes[node] = self.local.spawn_reefd(
+                self.data_dir(node), self.base_port + node, self.key_file,
+                join=self.address(0))
+
+    def start(self):
+        """Starts every node; returns when each answers on its control socket."""
+        self.start_first()
+        self.start_others()
+        for node in range(1, self.count):
+            poll_until(lambda node=node: self.status(node), FORM_TIMEOUT,
+                       f"node {node} answers on its control socket", interval=0.05,
+                       describe=self.log_tails)
+
+    # ---- talking to a node ----
+    def request(self, node, method, target, body=None, timeout=30.0):
+        return control_request(self.socket_path(node), method, target, body, timeout)
+
+    def status(self, node):
+        """/v1/status of `node`, or None if it does not answer."""
+        return control_json(self.socket_path(node), "GET", "/v1/status", timeout=10)
+
+    def peers(self, node):
+        """/v1/peers of `node`, or None if it does not answer."""
+        return control_json(self.socket_path(node), "GET", "/v1/peers", timeout=10)
+
+    def reef(self, node, *args, check=True, timeout=COMMAND_TIMEOUT):
+        """The `reef` CLI pointed at `node` through its control socket."""
+        done = self.local.reef("--node", self.socket_path(node), *args, check=False,
+                               timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"reef {' '.join(map(str, args))} on node {node} exited "
+                                 f"{done.returncode}\nstdout: {done.stdout}\nstderr: "
+                                 f"{done.stderr}\n{self.log_tails(lines=8)}")
+        return done
+
+    def reef_json(self, node, *args, timeout=COMMAND_TIMEOUT):
+        """`reef ARGS --json` on `node`, parsed."""
+        done = self.reef(node, *args, "--json", timeout=timeout)
+        try:
+            return json.loads(done.stdout)
+        except json.JSONDecodeError as problem:
+            raise AssertionError(f"reef {' '.join(map(str, args))} --json on node {node} "
+                                 f"printed no JSON: {problem}\n{done.stdout}") from problem
+
+    def node_ids(self):
+        """{node: its 64-hex id}."""
+        ids = {}
+        for node in range(self.count):
+            status = self.status(node)
+            if status is None:
+                raise AssertionError(f"node {node} does not answer\n{self.log_tails()}")
+            ids[node] = status["node_id"]
+        return ids
+
+    def wait_all_alive(self, timeout=FORM_TIMEOUT, routing_contacts=None, interval=0.1):
+        """Waits until every node sees `count` members, all alive (and, with routing_contacts,
+        holds at least that many contacts in its DHT routing table); returns the last views
+        ({node: /v1/peers answer})."""
+        views = {}
+
+        def settled(view):
+            if view is None:
+                return False
+            members = view.get("members", [])
+            if len(members) != self.count or any(m.get("state") != "alive" for m in members):
+                return False
+            if routing_contacts is not None:
+                return view.get("routing", {}).get("contacts", 0) >= routing_contacts
+            return True
+
+        def converged():
+            for node in range(self.count):
+                if not settled(views.get(node)):
+                    views[node] = self.peers(node)
+            return all(settled(views.get(node)) for node in range(self.count))
+
+        def describe():
+            lines = []
+            for node in range(self.count):
+                view = views.get(node)
+                if view is None:
+                    lines.append(f"node {node}: no answer")
+                    continue
+                members = view.get("members", [])
+                alive = sum(m.get("state") == "alive" for m in members)
+                lines.append(f"node {node}: {len(members)} members, {alive} alive, routing "
+                             f"{view.get('routing')}")
+            return "\n".join(lines) + "\n" + self.log_tails(lines=8)
+
+        poll_until(converged, timeout, f"all {self.count} nodes see {self.count} members alive"
+                   + (f" and hold {routing_contacts} routing contacts" if routing_contacts
+                      else ""), interval=interval, describe=describe)
+        return views
+
+    def log_tails(self, lines=15):
+        parts = []
+        for node in range(self.count):
+            path = os.path.join(self.data_dir(node), "reefd.log")
+            if os.path.isfile(path):
+                with open(path, encoding="utf-8", errors="replace") as log:
+                    tail = log.read().splitlines()[-lines:]
+                parts.append(f"--- node {node}: {path} (last {lines} lines)\n" + "\n".join(tail))
+        return "\n".join(parts)

@@ -11,5 +11,6 @@ scenario loss_slow_scenario();
 scenario partition_scenario();
 scenario restart_scenario();
 scenario dht_scenario();
+scenario dht_protocol_scenario();
 
 } // namespace reef::sim::detail

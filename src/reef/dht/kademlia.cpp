@@ -52,8 +52,9 @@ status kademlia_config::validate() const {
         return make_error(errc::invalid_argument,
                           "bucket_size and response_contacts_max must be <= 20 (the wire limit)");
     }
-    if (operations_max == 0 || background_max == 0) {
-        return make_error(errc::invalid_argument, "operations_max and background_max must be > 0");
+    if (operations_max == 0 || background_max == 0 || handoffs_max == 0) {
+        return make_error(errc::invalid_argument,
+                          "operations_max, background_max and handoffs_max must be > 0");
     }
     if (operation_timeout <= duration{} || store_timeout <= duration{}) {
         return make_error(errc::invalid_argument, "operation and store timeouts must be > 0");
@@ -87,8 +88,47 @@ void kademlia::observe(instant now, const node_id& id, const std::string& addres
     if (id == self_) {
         return;
     }
-    (void)table_.observe(contact{id, address, std::nullopt, now}, now);
+    note_contact(now, contact{id, address, std::nullopt, now});
     after_observe(now);
+}
+
+void kademlia::note_contact(instant now, const contact& seen) {
+    if (table_.observe(seen, now) == observe_outcome::inserted) {
+        hand_off(now, seen);
+    }
+}
+
+void kademlia::hand_off(instant now, const contact& newcomer) {
+    const std::size_t k = limits_.lookup.result_size;
+    store_.for_each(last_unix_, [&](const record& rec) {
+        const id256 newcomer_distance = newcomer.id.distance_to(rec.key);
+        const id256 self_distance = self_.distance_to(rec.key);
+        std::size_t closer_than_newcomer = 0;
+        for (const auto& known : table_.closest(rec.key, k)) {
+            if (known.id == newcomer.id) {
+                continue;
+            }
+            if (known.id.distance_to(rec.key) < self_distance) {
+                return; // another node is closer than this one: it hands off
+            }
+            closer_than_newcomer += known.id.distance_to(rec.key) < newcomer_distance ? 1 : 0;
+        }
+        if (self_distance < newcomer_distance) {
+            ++closer_than_newcomer;
+        }
+        if (closer_than_newcomer >= k) {
+            return; // the newcomer is not among the k closest
+        }
+        if (handoffs_.size() >= limits_.handoffs_max) {
+            ++stats_.background_dropped;
+            return;
+        }
+        const std::uint64_t block = next_block();
+        handoffs_.emplace(block, pending_ping{newcomer.id, now + limits_.store_timeout});
+        ++stats_.handoffs;
+        effects_.emplace_back(std::in_place_type<send_message>, to_wire(newcomer),
+                              dht::store{block << block_bits, rec});
+    });
 }
 
 void kademlia::remove(const node_id& id) { (void)table_.remove(id); }
@@ -113,7 +153,7 @@ void kademlia::on_message(instant now, std::uint64_t unix_seconds, const node_id
         return;
     }
     if (!from_address.empty()) {
-        (void)table_.observe(contact{from, from_address, std::nullopt, now}, now);
+        note_contact(now, contact{from, from_address, std::nullopt, now});
         after_observe(now);
     }
     if (is_request(incoming)) {
@@ -181,6 +221,13 @@ void kademlia::on_reply(instant now, std::uint64_t unix_seconds, const node_id& 
     }
     std::uint64_t query_id = 0;
     std::visit([&](const auto& body) { query_id = body.query_id; }, reply);
+    if (auto handed = handoffs_.find(block_of(query_id));
+        handed != handoffs_.end() && std::holds_alternative<store_reply>(reply) &&
+        handed->second.to == from) {
+        handoffs_.erase(handed);
+        ++stats_.replies_accepted;
+        return;
+    }
     auto owner = blocks_.find(block_of(query_id));
     if (owner == blocks_.end()) {
         unsolicited();
@@ -263,8 +310,8 @@ void kademlia::on_store_reply(instant now, operation_id id, operation& op, const
 void kademlia::on_unreachable(instant now, const node_id& to) {
     last_now_ = now;
     table_.on_ping_timeout(to, now);
-    for (auto ping_entry = pings_.begin(); ping_entry != pings_.end();) {
-        ping_entry = ping_entry->second.to == to ? pings_.erase(ping_entry) : std::next(ping_entry);
+    for (auto* waiting : {&pings_, &handoffs_}) {
+        std::erase_if(*waiting, [&](const auto& entry) { return entry.second.to == to; });
     }
     std::vector<operation_id> touched;
     for (auto& [id, op] : operations_) {
@@ -307,9 +354,8 @@ void kademlia::on_tick(instant now, std::uint64_t unix_seconds) {
     last_unix_ = unix_seconds;
     table_.on_tick(now);
     drain_table(now);
-    for (auto ping_entry = pings_.begin(); ping_entry != pings_.end();) {
-        ping_entry =
-            ping_entry->second.deadline <= now ? pings_.erase(ping_entry) : std::next(ping_entry);
+    for (auto* waiting : {&pings_, &handoffs_}) {
+        std::erase_if(*waiting, [&](const auto& entry) { return entry.second.deadline <= now; });
     }
     if (announce_due_) {
         announce_due_ = false;
@@ -509,7 +555,7 @@ void kademlia::pump(instant now, operation_id id) {
     }
     const lookup_result found = op.search->result();
     for (const auto& answered : found.closest) {
-        (void)table_.observe(answered, now);
+        note_contact(now, answered);
     }
     op.rounds = found.rounds;
     switch (op.kind) {
@@ -636,8 +682,10 @@ instant kademlia::next_deadline() const {
     if (announce_due_) {
         earliest = std::min(earliest, last_now_);
     }
-    for (const auto& entry : pings_) {
-        earliest = std::min(earliest, entry.second.deadline);
+    for (const auto* waiting : {&pings_, &handoffs_}) {
+        for (const auto& entry : *waiting) {
+            earliest = std::min(earliest, entry.second.deadline);
+        }
     }
     for (const auto& [id, op] : operations_) {
         earliest = std::min(earliest, op.deadline);
@@ -663,6 +711,7 @@ void kademlia::check_invariants() const {
     REEF_ASSERT(user_operations_ <= limits_.operations_max);
     REEF_ASSERT(operations_.size() - user_operations_ <= limits_.background_max);
     REEF_ASSERT(pings_.size() <= limits_.background_max);
+    REEF_ASSERT(handoffs_.size() <= limits_.handoffs_max);
     for (const auto& [block, owner] : blocks_) {
         REEF_ASSERT(operations_.contains(owner));
         (void)block;

@@ -28,6 +28,10 @@
 //    sequence seen once get_confirmations nodes returned a valid record, or when the lookup ends
 //    (then this node's own store is the last resort);
 //  - closest: a lookup, the k closest live nodes;
+//  - hand-off (Kademlia section 2.5): when a new contact enters the routing table, this node
+//    sends it every stored record for which the newcomer is among the k closest nodes this node
+//    knows and this node is the closest of the others, so a record stored while the network was
+//    smaller (an early announcement) reaches the nodes that lookups will ask;
 //  - background work (bounded by background_max; further requests are dropped and counted): the
 //    routing table's pings and refresh lookups, the first self-lookup when the table gets its
 //    first contact (bootstrap), then the announcement of this node's address record, and the
@@ -73,6 +77,8 @@ struct kademlia_config {
     duration operation_timeout = duration::seconds(8);
     /// How long a store request may take before its node counts as failed.
     duration store_timeout = duration::seconds(2);
+    /// Hand-off stores in flight; more are dropped and counted (republishing repairs them).
+    std::size_t handoffs_max = 256;
     /// Valid records from this many nodes end a get early.
     std::size_t get_confirmations = 3;
     /// Lifetime of records this node signs (puts, its address record, republishes).
@@ -129,6 +135,7 @@ struct kademlia_stats {
     std::uint64_t operations_started = 0;
     std::uint64_t operations_failed = 0;
     std::uint64_t republished = 0;
+    std::uint64_t handoffs = 0;              // records sent to a newcomer closer to their key
 };
 
 class kademlia {
@@ -204,6 +211,9 @@ private:
     std::optional<operation_id> begin(instant now, operation_kind kind, bool user,
                                       const node_id& target);
     void after_observe(instant now);
+    /// table_.observe, plus the hand-off of records when the contact is new.
+    void note_contact(instant now, const contact& seen);
+    void hand_off(instant now, const contact& newcomer);
     void answer(std::uint64_t unix_seconds, const wire_contact& from, const message& request);
     void on_reply(instant now, std::uint64_t unix_seconds, const node_id& from,
                   const message& reply);
@@ -234,6 +244,7 @@ private:
     std::map<operation_id, operation> operations_;
     std::map<std::uint64_t, operation_id> blocks_;  // query block -> operation (lookups, stores)
     std::map<std::uint64_t, pending_ping> pings_;   // query block -> ping
+    std::map<std::uint64_t, pending_ping> handoffs_;  // query block -> hand-off store
     std::uint64_t next_block_ = 1;
     operation_id next_operation_ = 1;
     std::size_t user_operations_ = 0;

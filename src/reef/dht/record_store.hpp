@@ -94,6 +94,15 @@ public:
     std::uint64_t next_deadline() const;
 
     std::size_t size() const { return records_.size(); }
+    /// Calls `visit(const record&)` for every unexpired record, in key order.
+    template <typename Visit>
+    void for_each(std::uint64_t now_unix_seconds, Visit&& visit) const {
+        for (const auto& [key, slot] : records_) {
+            if (slot.rec.expiry_unix_seconds > now_unix_seconds) {
+                visit(slot.rec);
+            }
+        }
+    }
     std::size_t count_of(const crypto::public_key& publisher) const;
     const store_config& limits() const { return limits_; }
 

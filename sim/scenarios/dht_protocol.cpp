@@ -486,8 +486,8 @@ scenario_result run_dht_protocol(const scenario_options& options) {
             return std::make_pair(origin, *id);
         },
         [&](std::size_t job, node_index, const result<dht::operation_value>& got) {
-            if (got.ok() &&
-                std::get<dht::get_result>(*got).found.value == records[job % records.size()].value) {
+            const auto& wanted = records[job % records.size()];
+            if (got.ok() && std::get<dht::get_result>(*got).found.value == wanted.value) {
                 ++churn_ok;
             }
         });

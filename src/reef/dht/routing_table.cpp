@@ -25,12 +25,9 @@ status routing_config::validate() const {
 
 routing_table::routing_table(const routing_config& limits, node_id self, std::uint64_t seed,
                              instant now)
-    : limits_(limits), self_(self), prng_(seed) {
+    : limits_(limits), self_(self), prng_(seed), absent_touched_(now) {
     REEF_ASSERT(limits_.validate().ok());
     REEF_ASSERT(!self_.is_zero());
-    for (auto& entry : buckets_) {
-        entry.touched = now;
-    }
 }
 
 int routing_table::bucket_index(const node_id& self, const node_id& id) {
@@ -39,6 +36,54 @@ int routing_table::bucket_index(const node_id& self, const node_id& id) {
     REEF_ASSERT(zeros >= 0 && zeros < buckets_count);
     return buckets_count - 1 - zeros;
 }
+
+routing_table::bucket* routing_table::find_bucket(int index) {
+    auto found = std::lower_bound(buckets_.begin(), buckets_.end(), index,
+                                  [](const bucket& b, int wanted) { return b.index < wanted; });
+    return found != buckets_.end() && found->index == index ? &*found : nullptr;
+}
+
+const routing_table::bucket* routing_table::find_bucket(int index) const {
+    auto found = std::lower_bound(buckets_.begin(), buckets_.end(), index,
+                                  [](const bucket& b, int wanted) { return b.index < wanted; });
+    return found != buckets_.end() && found->index == index ? &*found : nullptr;
+}
+
+routing_table::bucket& routing_table::bucket_for(int index, instant now) {
+    REEF_ASSERT(index >= 0 && index < buckets_count);
+    auto found = std::lower_bound(buckets_.begin(), buckets_.end(), index,
+                                  [](const bucket& b, int wanted) { return b.index < wanted; });
+    if (found != buckets_.end() && found->index == index) {
+        return *found;
+    }
+    bucket fresh;
+    fresh.index = index;
+    fresh.touched = max(absent_touched_, now);
+    return *buckets_.insert(found, std::move(fresh));
+}
+
+void routing_table::release_if_empty(const bucket& target) {
+    if (!target.contacts.empty()) {
+        return;
+    }
+    REEF_ASSERT(target.replacements.empty());
+    REEF_ASSERT(!target.ping);
+    absent_touched_ = min(absent_touched_, target.touched);
+    const auto offset = &target - buckets_.data();
+    REEF_ASSERT(offset >= 0 && static_cast<std::size_t>(offset) < buckets_.size());
+    buckets_.erase(buckets_.begin() + offset);
+}
+
+namespace {
+
+/// Grow `list` geometrically but never past `bound`: a full bucket then wastes no capacity.
+void make_room(std::vector<contact>& list, std::size_t bound) {
+    if (list.size() == list.capacity()) {
+        list.reserve(std::min(bound, std::max<std::size_t>(1, 2 * list.capacity())));
+    }
+}
+
+} // namespace
 
 void routing_table::touch(bucket& target, instant now) {
     target.touched = max(target.touched, now);
@@ -49,7 +94,7 @@ observe_outcome routing_table::observe(const contact& seen, instant now) {
         stats_.rejected++;
         return observe_outcome::rejected;
     }
-    bucket& target = buckets_[static_cast<std::size_t>(bucket_index(self_, seen.id))];
+    bucket& target = bucket_for(bucket_index(self_, seen.id), now);
     touch(target, now);
 
     auto known = std::find_if(target.contacts.begin(), target.contacts.end(),
@@ -74,6 +119,7 @@ observe_outcome routing_table::observe(const contact& seen, instant now) {
     fresh.last_seen = now;
     if (target.contacts.size() < limits_.bucket_size) {
         std::erase_if(target.replacements, [&](const contact& c) { return c.id == seen.id; });
+        make_room(target.contacts, limits_.bucket_size);
         target.contacts.push_back(std::move(fresh));
         size_++;
         stats_.inserted++;
@@ -88,9 +134,10 @@ observe_outcome routing_table::observe(const contact& seen, instant now) {
         }
         target.replacements.erase(cached);
     } else if (target.replacements.size() >= limits_.replacements_max) {
-        target.replacements.pop_front();
+        target.replacements.erase(target.replacements.begin());
         stats_.replacements_dropped++;
     }
+    make_room(target.replacements, limits_.replacements_max);
     target.replacements.push_back(std::move(fresh));
     REEF_ASSERT(target.replacements.size() <= limits_.replacements_max);
 
@@ -132,7 +179,11 @@ bool routing_table::remove(const node_id& id) {
     if (id == self_ || id.is_zero()) {
         return false;
     }
-    bucket& target = buckets_[static_cast<std::size_t>(bucket_index(self_, id))];
+    bucket* holder = find_bucket(bucket_index(self_, id));
+    if (holder == nullptr) {
+        return false;
+    }
+    bucket& target = *holder;
     if (target.ping && target.ping->id == id) {
         target.ping.reset();
     }
@@ -152,6 +203,7 @@ bool routing_table::remove(const node_id& id) {
     size_--;
     stats_.removed++;
     promote_replacement(target);
+    release_if_empty(target);
     return true;
 }
 
@@ -159,12 +211,13 @@ void routing_table::on_ping_timeout(const node_id& id, instant now) {
     if (id == self_ || id.is_zero()) {
         return;
     }
-    bucket& target = buckets_[static_cast<std::size_t>(bucket_index(self_, id))];
-    if (!target.ping || target.ping->id != id) {
+    bucket* target = find_bucket(bucket_index(self_, id));
+    if (target == nullptr || !target->ping || target->ping->id != id) {
         return;  // Answered, removed, or never pinged: nothing to do.
     }
-    target.ping.reset();
-    evict(target, id, now);
+    target->ping.reset();
+    evict(*target, id, now);
+    release_if_empty(*target);
 }
 
 node_id routing_table::random_id_in(int index) {
@@ -193,28 +246,51 @@ node_id routing_table::random_id_in(int index) {
 }
 
 int routing_table::lowest_occupied() const {
-    for (int index = 0; index < buckets_count; ++index) {
-        if (!buckets_[static_cast<std::size_t>(index)].contacts.empty()) {
-            return index;
-        }
-    }
-    return buckets_count;
+    // Every allocated bucket holds a contact.
+    return buckets_.empty() ? buckets_count : buckets_.front().index;
 }
 
 void routing_table::on_tick(instant now) {
     const int refresh_from = lowest_occupied();
-    for (int index = 0; index < buckets_count; ++index) {
-        bucket& entry = buckets_[static_cast<std::size_t>(index)];
+    for (std::size_t position = 0; position < buckets_.size();) {
+        bucket& entry = buckets_[position];
         if (entry.ping && entry.ping->deadline <= now) {
             const node_id silent = entry.ping->id;
             entry.ping.reset();
             evict(entry, silent, now);
+            if (entry.contacts.empty()) {
+                release_if_empty(entry);
+                continue;
+            }
         }
-        if (index >= refresh_from && entry.touched + limits_.refresh_interval <= now) {
+        ++position;
+    }
+    // Refreshes in bucket order, allocated or not: the prng draws stay in the same order.
+    const bool absent_due = absent_touched_ + limits_.refresh_interval <= now;
+    std::size_t position = 0;
+    for (int index = refresh_from; index < buckets_count; ++index) {
+        while (position < buckets_.size() && buckets_[position].index < index) {
+            ++position;
+        }
+        const bool allocated = position < buckets_.size() && buckets_[position].index == index;
+        if (allocated) {
+            bucket& entry = buckets_[position];
+            if (entry.touched + limits_.refresh_interval > now) {
+                continue;
+            }
             entry.touched = now;
-            effects_.emplace_back(refresh_request{index, random_id_in(index)});
-            stats_.refreshes_requested++;
+        } else if (!absent_due) {
+            if (position == buckets_.size()) {
+                break;  // nothing allocated beyond, and the absent buckets are not due
+            }
+            index = buckets_[position].index - 1;  // skip to the next allocated bucket
+            continue;
         }
+        effects_.emplace_back(refresh_request{index, random_id_in(index)});
+        stats_.refreshes_requested++;
+    }
+    if (absent_due && refresh_from < buckets_count) {
+        absent_touched_ = now;
     }
 }
 
@@ -227,16 +303,18 @@ std::vector<table_effect> routing_table::take_effects() {
 instant routing_table::next_deadline() const {
     // Buckets closer to self than the closest non-empty one cover id ranges too small to hold
     // anyone in a network of this size; refreshing them would only repeat the closest lookup.
+    // Every allocated bucket is at or beyond it.
     const int refresh_from = lowest_occupied();
     instant deadline = instant::never();
-    for (int index = 0; index < buckets_count; ++index) {
-        const bucket& entry = buckets_[static_cast<std::size_t>(index)];
+    for (const bucket& entry : buckets_) {
         if (entry.ping) {
             deadline = min(deadline, entry.ping->deadline);
         }
-        if (index >= refresh_from) {
-            deadline = min(deadline, entry.touched + limits_.refresh_interval);
-        }
+        deadline = min(deadline, entry.touched + limits_.refresh_interval);
+    }
+    const auto eligible = static_cast<std::size_t>(buckets_count - refresh_from);
+    if (eligible > buckets_.size()) {
+        deadline = min(deadline, absent_touched_ + limits_.refresh_interval);
     }
     return deadline;
 }
@@ -266,8 +344,11 @@ std::optional<contact> routing_table::find(const node_id& id) const {
     if (id == self_ || id.is_zero()) {
         return std::nullopt;
     }
-    const bucket& entry = buckets_[static_cast<std::size_t>(bucket_index(self_, id))];
-    for (const contact& c : entry.contacts) {
+    const bucket* entry = find_bucket(bucket_index(self_, id));
+    if (entry == nullptr) {
+        return std::nullopt;
+    }
+    for (const contact& c : entry->contacts) {
         if (c.id == id) {
             return c;
         }
@@ -277,19 +358,25 @@ std::optional<contact> routing_table::find(const node_id& id) const {
 
 std::size_t routing_table::bucket_size(int index) const {
     REEF_ASSERT(index >= 0 && index < buckets_count);
-    return buckets_[static_cast<std::size_t>(index)].contacts.size();
+    const bucket* entry = find_bucket(index);
+    return entry == nullptr ? 0 : entry->contacts.size();
 }
 
 std::size_t routing_table::replacements_size(int index) const {
     REEF_ASSERT(index >= 0 && index < buckets_count);
-    return buckets_[static_cast<std::size_t>(index)].replacements.size();
+    const bucket* entry = find_bucket(index);
+    return entry == nullptr ? 0 : entry->replacements.size();
 }
 
 void routing_table::check_invariants() const {
     std::size_t counted = 0;
     std::vector<node_id> seen;
-    for (int index = 0; index < buckets_count; ++index) {
-        const bucket& entry = buckets_[static_cast<std::size_t>(index)];
+    int previous = -1;
+    for (const bucket& entry : buckets_) {
+        const int index = entry.index;
+        REEF_ASSERT(index > previous && index < buckets_count);
+        previous = index;
+        REEF_ASSERT(!entry.contacts.empty());
         REEF_ASSERT(entry.contacts.size() <= limits_.bucket_size);
         REEF_ASSERT(entry.replacements.size() <= limits_.replacements_max);
         for (std::size_t i = 0; i < entry.contacts.size(); ++i) {

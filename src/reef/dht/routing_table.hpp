@@ -2,6 +2,11 @@
 // Kademlia routing table: 256 k-buckets indexed by the XOR distance from this node, as a sans-IO
 // state machine.
 //
+// Memory follows content: a bucket is allocated when its first contact arrives and released when
+// its last one leaves, so an empty table is a few hundred bytes and a table of c contacts in b
+// non-empty buckets costs about b x 100 B plus c contacts. Buckets that are not allocated share
+// one refresh clock (see on_tick).
+//
 // Thread-safety: none; one owner drives it (the node's event loop or the simulator).
 // Inputs: observe / remove / on_ping_timeout / on_tick, each with the current `instant`.
 // Outputs: take_effects() (ping and refresh requests) and next_deadline().
@@ -18,12 +23,11 @@
 //    whole table (bucket or replacement cache, never both);
 //  - a bucket holds at most bucket_size contacts, ordered by last_seen (oldest first), and at most
 //    replacements_max replacements;
-//  - a pending ping names a contact of its bucket and has a deadline.
+//  - a pending ping names a contact of its bucket and has a deadline;
+//  - an allocated bucket holds at least one contact (replacements and pings need a full bucket).
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <variant>
 #include <vector>
@@ -102,7 +106,7 @@ public:
     bool remove(const node_id& id);
     /// The driver's ping of `id` failed before ping_timeout (for example: unreachable).
     void on_ping_timeout(const node_id& id, instant now);
-    /// Expire pings and emit due refreshes. Harmless before next_deadline().
+    /// Expire pings and emit due refreshes, in bucket order. Harmless before next_deadline().
     void on_tick(instant now);
 
     [[nodiscard]] std::vector<table_effect> take_effects();
@@ -128,12 +132,20 @@ private:
         instant deadline;
     };
     struct bucket {
-        std::vector<contact> contacts;      // oldest last_seen first
-        std::deque<contact> replacements;   // most recently seen last
+        int index = 0;
+        std::vector<contact> contacts;      // oldest last_seen first; never empty
+        std::vector<contact> replacements;  // most recently seen last
         std::optional<pending_ping> ping;
         instant touched;
     };
+    using bucket_list = std::vector<bucket>;
 
+    bucket* find_bucket(int index);
+    const bucket* find_bucket(int index) const;
+    /// The bucket `index`, allocated (touched at `now`) if absent. Invalidates bucket references.
+    bucket& bucket_for(int index, instant now);
+    /// Release `target` if it lost its last contact; its refresh clock joins absent_touched_.
+    void release_if_empty(const bucket& target);
     void touch(bucket& target, instant now);
     void evict(bucket& target, const node_id& id, instant now);
     void promote_replacement(bucket& target);
@@ -143,7 +155,11 @@ private:
     routing_config limits_;
     node_id self_;
     prng prng_;
-    std::array<bucket, buckets_count> buckets_;
+    // Allocated buckets only, sorted by index; about log2(N) of them in a network of N nodes.
+    bucket_list buckets_;
+    // When the buckets that are not allocated were last refreshed. A released bucket's clock
+    // merges in by taking the earlier of the two: a refresh may come early, never late.
+    instant absent_touched_;
     std::size_t size_ = 0;
     std::vector<table_effect> effects_;
     routing_stats stats_;

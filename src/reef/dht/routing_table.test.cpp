@@ -1,14 +1,48 @@
 // Unit tests of the Kademlia routing table: placement, the full-bucket ping protocol, bounds,
-// removal, closest() against brute force, and refresh deadlines.
+// removal, closest() against brute force, refresh deadlines, and memory proportional to content.
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <set>
 #include <string>
 
 #include "reef/base/prng.hpp"
 #include "reef/dht/routing_table.hpp"
+
+// Live heap bytes of this process, counted by the global allocation functions below so that a
+// test can measure what a table allocates, deterministically.
+namespace {
+constexpr std::size_t heap_header = alignof(std::max_align_t);
+std::size_t heap_live_bytes = 0;
+} // namespace
+
+void* operator new(std::size_t size) {
+    void* raw = std::malloc(size + heap_header);
+    if (raw == nullptr) {
+        throw std::bad_alloc();
+    }
+    std::memcpy(raw, &size, sizeof size);
+    heap_live_bytes += size;
+    return static_cast<unsigned char*>(raw) + heap_header;
+}
+void* operator new[](std::size_t size) { return operator new(size); }
+void operator delete(void* memory) noexcept {
+    if (memory == nullptr) {
+        return;
+    }
+    unsigned char* raw = static_cast<unsigned char*>(memory) - heap_header;
+    std::size_t size = 0;
+    std::memcpy(&size, raw, sizeof size);
+    heap_live_bytes -= size;
+    std::free(raw);
+}
+void operator delete[](void* memory) noexcept { operator delete(memory); }
+void operator delete(void* memory, std::size_t) noexcept { operator delete(memory); }
+void operator delete[](void* memory, std::size_t) noexcept { operator delete(memory); }
 
 namespace reef::dht {
 namespace {
@@ -265,6 +299,81 @@ TEST(routing_table, refresh_requests_random_id_in_stale_bucket) {
     effects = table.take_effects();
     ASSERT_EQ(effects.size(), 1U);
     EXPECT_EQ(std::get<refresh_request>(effects[0]).bucket_index, 255);
+    table.check_invariants();
+}
+
+TEST(routing_table, memory_follows_content) {
+    const node_id self = self_id();
+    // An empty table allocates nothing and is small.
+    const std::size_t before_empty = heap_live_bytes;
+    auto table = std::make_unique<routing_table>(routing_config{}, self, 3, start);
+    const std::size_t empty_bytes = heap_live_bytes - before_empty;
+    EXPECT_LE(empty_bytes, 512U) << "sizeof " << sizeof(routing_table);
+    EXPECT_LE(sizeof(routing_table), 400U);
+
+    // 77 contacts and 15 replacements in 16 buckets: full far buckets, sparse near ones, the shape
+    // of a table in a network of some 10,000 nodes.
+    prng random(11);
+    std::size_t observed = 0;
+    for (int index = 255; index >= 240; --index) {
+        const std::uint64_t wanted = index >= 253 ? 25 : (index >= 249 ? 2 : 1);
+        for (std::uint64_t n = 0; n < wanted; ++n) {
+            (void)table->observe(make_contact(id_in_bucket(self, index, random.next_u64())),
+                                 start);
+            observed++;
+        }
+    }
+    (void)table->take_effects();
+    const std::size_t full_bytes = heap_live_bytes - before_empty;
+    std::size_t occupied = 0;
+    for (int index = 0; index < routing_table::buckets_count; ++index) {
+        occupied += table->bucket_size(index) > 0 ? 1 : 0;
+    }
+    EXPECT_EQ(occupied, 16U);
+    EXPECT_EQ(table->size() + table->replacements_size(255) + table->replacements_size(254) +
+                  table->replacements_size(253),
+              observed);
+    // 92 contacts of about 90 B each, 16 buckets of about 100 B, and vector growth slack: well
+    // under 16 KiB (the fixed array of buckets was about 180 KiB).
+    EXPECT_LE(full_bytes, 16U * 1024U) << "contacts " << table->size();
+    table->check_invariants();
+
+    // Emptying buckets gives their memory back.
+    for (int index = 240; index <= 252; ++index) {
+        for (const contact& c : table->closest(id_in_bucket(self, index, 0), 64)) {
+            if (routing_table::bucket_index(self, c.id) == index) {
+                EXPECT_TRUE(table->remove(c.id));
+            }
+        }
+        EXPECT_EQ(table->bucket_size(index), 0U);
+    }
+    table->check_invariants();
+    EXPECT_LT(heap_live_bytes - before_empty, full_bytes);
+    table.reset();
+    EXPECT_EQ(heap_live_bytes, before_empty);
+    RecordProperty("empty_table_heap_bytes", static_cast<int>(empty_bytes));
+    RecordProperty("full_table_heap_bytes", static_cast<int>(full_bytes));
+    RecordProperty("sizeof_routing_table", static_cast<int>(sizeof(routing_table)));
+}
+
+TEST(routing_table, released_bucket_keeps_refreshing) {
+    const node_id self = self_id();
+    routing_config limits;
+    routing_table table(limits, self, 5, start);
+    const node_id near = id_in_bucket(self, 245, 1);
+    (void)table.observe(make_contact(id_in_bucket(self, 240, 1)), start);
+    (void)table.observe(make_contact(near), start + sec(50));
+    EXPECT_TRUE(table.remove(near));  // bucket 245 is released
+    EXPECT_EQ(table.bucket_size(245), 0U);
+    EXPECT_EQ(table.next_deadline(), start + limits.refresh_interval);
+    table.on_tick(start + limits.refresh_interval);
+    std::set<int> refreshed;
+    for (const auto& e : table.take_effects()) {
+        refreshed.insert(std::get<refresh_request>(e).bucket_index);
+    }
+    EXPECT_EQ(refreshed.size(), 16U);  // 240..255, 245 included
+    EXPECT_EQ(refreshed.count(245), 1U);
+    EXPECT_EQ(table.next_deadline(), start + limits.refresh_interval + limits.refresh_interval);
     table.check_invariants();
 }
 

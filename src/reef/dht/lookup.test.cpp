@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -209,6 +210,100 @@ TEST_F(hand_fed, disjoint_paths_never_query_a_node_twice) {
         EXPECT_EQ(asked.count(id), 1U);
     }
     l.check_invariants();
+}
+
+TEST_F(hand_fed, a_path_that_runs_out_does_not_end_the_lookup) {
+    // Path 0's only contact knows nobody; path 1's contact knows three closer nodes. The lookup
+    // goes on through path 1 and returns all four answered nodes.
+    limits.paths = 2;
+    limits.parallelism = 1;
+    initial = fresh_contacts(2);
+    auto closer = fresh_contacts(3);
+    lookup l(limits, self, target, initial, 1, start);
+    auto queries = l.take_effects();
+    ASSERT_EQ(queries.size(), 2U);
+    EXPECT_EQ(l.on_response(start + ms(1), queries[0].query_id, queries[0].to.id, {}),
+              response_outcome::accepted);
+    EXPECT_FALSE(l.done());
+    EXPECT_EQ(l.on_response(start + ms(2), queries[1].query_id, queries[1].to.id, closer),
+              response_outcome::accepted);
+    std::size_t answered = 2;
+    while (!l.done()) {
+        for (const auto& q : l.take_effects()) {
+            (void)l.on_response(start + ms(3), q.query_id, q.to.id, {});
+            answered++;
+        }
+        l.check_invariants();
+    }
+    EXPECT_EQ(answered, 5U);
+    EXPECT_EQ(l.result().closest.size(), 4U);  // result_size
+}
+
+TEST_F(hand_fed, result_is_the_closest_live_nodes_learned_by_any_path) {
+    // Whatever the paths learn, the lookup ends only when no path holds an unqueried live node
+    // closer than the k-th closest answer: the result is then exactly the k closest live nodes
+    // among everything learned, even when one path runs dry early. Dead nodes fail; answers are
+    // random subsets of a small universe, so paths overlap and some run out.
+    limits.result_size = 8;
+    limits.response_contacts_max = 8;
+    limits.paths = 3;
+    limits.parallelism = 2;
+    limits.rounds_max = 256;
+    limits.candidates_max = 512;
+    for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+        prng draw(seed);
+        std::vector<contact> universe;
+        std::vector<bool> dead;
+        for (int n = 0; n < 120; ++n) {
+            universe.push_back(make_contact(random_id(draw)));
+            dead.push_back(draw.below(100) < 35);
+        }
+        std::map<node_id, std::size_t> position;
+        for (std::size_t n = 0; n < universe.size(); ++n) {
+            position.emplace(universe[n].id, n);
+        }
+        std::vector<contact> start_with;
+        for (int n = 0; n < 6; ++n) {
+            start_with.push_back(universe[draw.below(universe.size())]);
+        }
+        std::set<node_id> learned;
+        for (const auto& c : start_with) {
+            learned.insert(c.id);
+        }
+        lookup l(limits, self, target, start_with, 1, start);
+        while (!l.done()) {
+            for (const auto& q : l.take_effects()) {
+                const std::size_t who = position.at(q.to.id);
+                if (dead[who]) {
+                    l.on_failure(start, q.query_id);
+                    continue;
+                }
+                std::vector<contact> answer;
+                const std::size_t count = draw.below(limits.response_contacts_max + 1);
+                for (std::size_t n = 0; n < count; ++n) {
+                    answer.push_back(universe[draw.below(universe.size())]);
+                    learned.insert(answer.back().id);
+                }
+                (void)l.on_response(start, q.query_id, q.to.id, answer);
+            }
+            l.check_invariants();
+        }
+        std::vector<node_id> expected;
+        for (const auto& id : learned) {
+            if (!dead[position.at(id)]) {
+                expected.push_back(id);
+            }
+        }
+        std::sort(expected.begin(), expected.end(), [&](const node_id& a, const node_id& b) {
+            return a.distance_to(target) < b.distance_to(target);
+        });
+        expected.resize(std::min(expected.size(), limits.result_size));
+        std::vector<node_id> got;
+        for (const auto& c : l.result().closest) {
+            got.push_back(c.id);
+        }
+        ASSERT_EQ(got, expected) << "seed " << seed;
+    }
 }
 
 // --- a network of simulated nodes ------------------------------------------------------------

@@ -13,6 +13,8 @@
 
 #include "sim/scenarios/scenarios.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -67,6 +69,17 @@ std::uint64_t resident_bytes() {
     const int read = std::fscanf(file, "%llu %llu", &size_pages, &resident_pages);
     std::fclose(file);
     return read == 2 ? resident_pages * 4096ULL : 0;
+}
+
+/// Bytes the C heap has handed out and not taken back (glibc mallinfo2: small-chunk arena plus
+/// mmapped chunks). Every allocation of the cores goes through it.
+std::uint64_t heap_bytes() {
+    const struct mallinfo2 info = mallinfo2();
+    return static_cast<std::uint64_t>(info.uordblks) + static_cast<std::uint64_t>(info.hblkhd);
+}
+
+double kib_per(std::uint64_t bytes, std::size_t count) {
+    return static_cast<double>(bytes) / 1024.0 / static_cast<double>(count);
 }
 
 node_id random_id(prng& random) {
@@ -491,7 +504,12 @@ scenario_result run_dht(const scenario_options& options) {
         return outcome;
     }
     const std::uint64_t rss_before = resident_bytes();
+    const std::uint64_t heap_before = heap_bytes();
     dht_run run(options, n);
+    // The simulator's own structures (node slots, id index, network, scheduler) are allocated
+    // now; what the heap gains from here on is the cores' state: routing tables and, later,
+    // lookups and record stores.
+    const std::uint64_t heap_simulator = heap_bytes();
     prng& random = run.random();
     const auto fail = [&](std::string why) {
         if (outcome.ok) {
@@ -511,6 +529,7 @@ scenario_result run_dht(const scenario_options& options) {
     std::size_t churn_hits_worst = k;
     std::size_t churn_strict = 0;
     std::size_t churn_failures_shown = 0;
+    std::size_t churn_misses_shown = 0;
     std::vector<std::size_t> started_wave(churn_probes_count, 0);
     std::size_t current_wave = 0;
     std::vector<stored_record> records;
@@ -570,12 +589,32 @@ scenario_result run_dht(const scenario_options& options) {
                 const bool good = checked.hits + crashed_after_answer >= churn_hits_min;
                 churn_ok += good ? 1 : 0;
                 churn_hits_worst = std::min(churn_hits_worst, checked.hits);
-                if (!good && ++churn_failures_shown <= 5) {
-                    say(out, "    churn lookup {}: {} of the true {} closest, {} results, "
-                             "{} crashed after answering, started in wave {}, ended in wave {}",
-                        node.job_index, checked.hits, k, result.closest.size(),
-                        crashed_after_answer, started_wave[node.job_index - probes_count],
-                        current_wave);
+                // Failures first, then strict misses; "listed" counts how often the missed true
+                // closest appear in the result nodes' own k closest (0: nobody the lookup
+                // reached could have told it about them).
+                if (checked.hits < churn_hits_min &&
+                    (!good ? ++churn_failures_shown <= 5 : ++churn_misses_shown <= 3)) {
+                    std::size_t missed = 0;
+                    std::size_t listed = 0;
+                    for (const node_index wanted : run.truth(target, origin)) {
+                        const node_id& id = run.at(wanted).id;
+                        if (std::any_of(result.closest.begin(), result.closest.end(),
+                                        [&](const dht::contact& c) { return c.id == id; })) {
+                            continue;
+                        }
+                        ++missed;
+                        for (const auto& peer : result.closest) {
+                            const node_state& holder = run.at(run.index_of(peer.id));
+                            for (const auto& entry : holder.table->closest(target, k)) {
+                                listed += entry.id == id ? 1 : 0;
+                            }
+                        }
+                    }
+                    say(out, "    churn lookup {} ({}): {} of the true {} closest, {} results, "
+                             "{} crashed after answering, {} missed listed {} times; waves {}-{}",
+                        node.job_index, good ? "strict miss" : "failure", checked.hits, k,
+                        result.closest.size(), crashed_after_answer, missed, listed,
+                        started_wave[node.job_index - probes_count], current_wave);
                 }
             }
             break;
@@ -641,6 +680,7 @@ scenario_result run_dht(const scenario_options& options) {
     }
     run.run_until(instant::never());
     const std::uint64_t rss_after = resident_bytes();
+    const std::uint64_t heap_joined = heap_bytes();
     std::size_t contacts = 0;
     std::size_t contacts_max = 0;
     for (node_index i = 0; i < n; ++i) {
@@ -651,15 +691,23 @@ scenario_result run_dht(const scenario_options& options) {
              "max {}",
         n, run.now().ns() / 1e9, static_cast<double>(contacts) / static_cast<double>(n),
         contacts_max);
-    say(out, "  memory: {:.1f} MiB resident for the nodes, {:.1f} KiB per node "
-             "(sizeof routing_table {} B)",
+    say(out, "  memory: routing tables {:.2f} KiB per node of heap (sizeof routing_table {} B); "
+             "simulator {:.2f} KiB per node; {:.1f} MiB resident in all, {:.1f} KiB per node",
+        kib_per(heap_joined - std::min(heap_joined, heap_simulator), n),
+        sizeof(dht::routing_table),
+        kib_per(heap_simulator - std::min(heap_simulator, heap_before), n),
         static_cast<double>(rss_after - rss_before) / (1024.0 * 1024.0),
-        static_cast<double>(rss_after - rss_before) / 1024.0 / static_cast<double>(n),
-        sizeof(dht::routing_table));
+        kib_per(rss_after - std::min(rss_after, rss_before), n));
+    std::uint64_t heap_busy_max = heap_joined;
+    std::uint64_t origins_picked = 0;
 
     // Lookups run one at a time per node; pick an idle live origin.
     const auto idle_origin = [&](bool avoid_doomed) {
         run.run_while_busy(lookups_in_flight_max);
+        // mallinfo2() walks the allocator's free lists: sample, or it dominates the run.
+        if (++origins_picked % 50 == 0) {
+            heap_busy_max = std::max(heap_busy_max, heap_bytes());
+        }
         for (;;) {
             const auto origin = static_cast<node_index>(random.below(n));
             const node_state& node = run.at(origin);
@@ -680,6 +728,7 @@ scenario_result run_dht(const scenario_options& options) {
     run.run_until(instant::never());
     say(out, "  phase 1: {} of {} lookups returned exactly the true {} closest live nodes",
         probe_exact, probe_rounds.size(), k);
+
     print_rounds(out, fmt::format("{} nodes:", n), probe_rounds);
 
     // --- records stored on the k closest nodes, before the churn --------------------------
@@ -786,6 +835,14 @@ scenario_result run_dht(const scenario_options& options) {
     say(out, "  records after churn: {} of {} readable from a live holder (fewest live holders "
              "of a record {} of {})",
         reads_ok, reads_done, live_holders_min, k);
+    const std::uint64_t heap_end = heap_bytes();
+    say(out, "  memory: heap of the cores per node: {:.2f} KiB after the join, {:.2f} KiB at the "
+             "peak ({} lookups in flight, messages in transit), {:.2f} KiB at the end (routing "
+             "tables, {} record copies)",
+        kib_per(heap_joined - std::min(heap_joined, heap_simulator), n),
+        kib_per(std::max(heap_busy_max, heap_end) - std::min(heap_end, heap_simulator), n),
+        lookups_in_flight_max - 1, kib_per(heap_end - std::min(heap_end, heap_simulator), n),
+        records_count * k);
     say(out, "  traffic: {} messages, {} events, {} bucket pings, {:.1f} simulated s",
         run.messages(), run.events(), run.ping_effects(), run.now().ns() / 1e9);
 

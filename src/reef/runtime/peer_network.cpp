@@ -85,6 +85,9 @@ struct connection {
     /// The dial target (outbound), then the peer once established.
     std::weak_ptr<peer_state> target;
     node_id peer;
+    /// Once established: the address the peer stated in its handshake (0.0.0.0 or :: replaced
+    /// by the host it connected from); empty when it stated none or an invalid one.
+    std::string peer_listen_address;
     /// Addresses indexed for this connection's peer while it is active.
     std::vector<std::string> indexed_addresses;
     bool retiring = false;
@@ -669,9 +672,10 @@ void network_core::on_read(const connection_ptr& c, const asio::error_code& ec, 
         }
         ++stats_.payloads_received;
         if (on_receive && !closed_) {
-            // Copy the id: the handler may close this connection.
+            // Copy the id and address: the handler may close this connection.
             const node_id from = c->peer;
-            on_receive(from, payload_);
+            const std::string from_address = c->peer_listen_address;
+            on_receive(from, from_address, payload_);
         }
     }
     if (!stopped_ && c->state != connection::phase::closed && !c->close_when_flushed) {
@@ -747,6 +751,7 @@ void network_core::on_established(const connection_ptr& c) {
     c->peer = keys.peer_id;
     c->state = connection::phase::established;
     const std::string stated = normalize_stated(keys.peer_listen_address, *c);
+    c->peer_listen_address = stated;
     const peer_ptr p = adopt(c);
     if (!p) {
         fail_connection(c, make_error(errc::resource_exhausted,

@@ -72,8 +72,12 @@ struct network_stats {
 
 class peer_network {
 public:
-    /// Called for every payload received from an authenticated peer.
-    using receive_handler = std::function<void(const node_id& from, std::span<const std::uint8_t>)>;
+    /// Called for every payload received from an authenticated peer. `from_address` is where it
+    /// listens: the address it stated in its (authenticated) handshake, with 0.0.0.0 or ::
+    /// replaced by the host it connected from; empty when it stated none.
+    using receive_handler =
+        std::function<void(const node_id& from, const std::string& from_address,
+                           std::span<const std::uint8_t>)>;
     /// Called when payloads for `to` (zero id = unknown, dialled by address) could not be
     /// delivered because the address could not be reached or the handshake failed.
     using unreachable_handler =

@@ -43,6 +43,7 @@ bool contains(const std::string& haystack, std::string_view needle) {
 
 struct received {
     node_id from;
+    std::string from_address;
     bytes payload;
 };
 
@@ -144,8 +145,9 @@ protected:
         node->net = std::make_unique<peer_network>(io_, limits, node->self, key, seed);
         test_node* raw = node.get();
         node->net->set_handlers(
-            [raw](const node_id& from, std::span<const std::uint8_t> payload) {
-                raw->inbox.push_back({from, bytes(payload.begin(), payload.end())});
+            [raw](const node_id& from, const std::string& from_address,
+                  std::span<const std::uint8_t> payload) {
+                raw->inbox.push_back({from, from_address, bytes(payload.begin(), payload.end())});
                 if (raw->on_payload) {
                     raw->on_payload(from, raw->inbox.back().payload);
                 }
@@ -228,8 +230,11 @@ TEST_F(peer_network_test, a_send_by_address_learns_the_id_and_shares_the_session
     auto a = make_node(1);
     auto b = make_node(2);
     expect_delivery(*a, *b, "hello by address", true);
+    // Every payload names where its sender listens, as stated in the handshake.
+    EXPECT_EQ(b->inbox.back().from_address, a->address());
     expect_delivery(*a, *b, "hello by id");
     expect_delivery(*b, *a, "answer by id");
+    EXPECT_EQ(a->inbox.back().from_address, b->address());
     // B reaches A by A's stated listen address: the same session again.
     expect_delivery(*b, *a, "answer by address", true);
     EXPECT_EQ(a->net->stats().sessions_established, 1U);
@@ -249,7 +254,11 @@ TEST_F(peer_network_test, the_stated_address_routes_sends_by_address_to_the_open
     ASSERT_TRUE(contains(c->address(), "0.0.0.0:"));
     auto b = make_node(2);
     expect_delivery(*a, *b, "from a");
+    EXPECT_EQ(b->inbox.back().from_address, "localhost:1");
     expect_delivery(*c, *b, "from c");
+    // C stated 0.0.0.0: its address is the host it connected from, with its listen port.
+    EXPECT_EQ(b->inbox.back().from_address,
+              "127.0.0.1:" + std::to_string(port_of(c->address())));
     b->net->send(node_id{}, "localhost:1", text("to a by its stated address"));
     const std::string c_loopback = "127.0.0.1:" + std::to_string(port_of(c->address()));
     b->net->send(node_id{}, c_loopback, text("to c by loopback"));

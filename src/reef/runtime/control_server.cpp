@@ -336,6 +336,17 @@ private:
             stop();
             return;
         }
+        if (awaiting_) {
+            awaiting_ = false;
+            ++server_->stats.answers_timed_out;
+            log_warn("control request {} {} not answered within {:.1f} s",
+                     parser_.request().method, parser_.request().target,
+                     server_->limits.answer_timeout.sec());
+            arm(linger_max);
+            respond(control::error_response(504, errc::timeout,
+                                            "no answer within the time limit"));
+            return;
+        }
         ++server_->stats.requests_refused;
         log_warn("control request not complete within {:.1f} s; closing",
                  server_->limits.request_timeout.sec());
@@ -380,15 +391,38 @@ private:
     }
 
     void dispatch() {
-        control::response reply;
+        // The responder holds the connection weakly: an answer after the connection ended finds
+        // nothing to write to. `used` is shared by the responder's copies (at most one call).
+        awaiting_ = true;
+        arm(to_chrono(server_->limits.answer_timeout));
+        auto used = std::make_shared<bool>(false);
+        std::weak_ptr<connection> weak = this->shared_from_this();
+        control_server::responder answer = [weak, used](control::response reply) {
+            REEF_ASSERT(!*used);
+            *used = true;
+            if (auto self = weak.lock()) {
+                self->on_answer(std::move(reply));
+            }
+        };
         try {
-            reply = server_->on_request(parser_.request());
-            ++server_->stats.requests_answered;
+            server_->on_request(parser_.request(), std::move(answer));
         } catch (const std::exception& failure) {
             log_error("control request {} {} failed: {}", parser_.request().method,
                       parser_.request().target, failure.what());
-            reply = control::error_response(500, errc::internal, failure.what());
+            if (awaiting_ && !stopped_) {
+                awaiting_ = false;
+                respond(control::error_response(500, errc::internal, failure.what()));
+            }
         }
+    }
+
+    void on_answer(control::response reply) {
+        if (!awaiting_ || stopped_) {
+            ++server_->stats.answers_discarded;
+            return;
+        }
+        awaiting_ = false;
+        ++server_->stats.requests_answered;
         respond(reply);
     }
 
@@ -433,6 +467,8 @@ private:
     std::array<char, 4096> buffer_{};
     bool responded_ = false;
     bool stopped_ = false;
+    /// The request went to the handler and its answer has not come yet.
+    bool awaiting_ = false;
 };
 
 } // namespace
@@ -589,6 +625,8 @@ control_server::control_server(asio::io_context& io, control_server_config limit
     REEF_ASSERT(impl_->on_request != nullptr);
     REEF_ASSERT(impl_->limits.connections_max > 0);
     REEF_ASSERT(impl_->limits.header_size_max > 0);
+    REEF_ASSERT(impl_->limits.request_timeout > duration::zero());
+    REEF_ASSERT(impl_->limits.answer_timeout > duration::zero());
 }
 
 control_server::~control_server() { close(); }

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -47,6 +48,8 @@ protected:
     std::thread runner;
     std::mutex mutex;
     std::vector<control::request> seen;
+    // Responders of "/later" requests, answered by the test (on the io thread).
+    std::vector<control_server::responder> later;
 
     void SetUp() override {
         dir = fs::path("/tmp") / ("reef-cs-" + std::to_string(::getpid()) + "-" +
@@ -65,18 +68,25 @@ protected:
         return limits;
     }
 
-    control::response answer(const control::request& incoming) {
+    void answer(const control::request& incoming, control_server::responder respond) {
         std::lock_guard lock(mutex);
         seen.push_back(incoming);
         if (incoming.target == "/throw") {
             throw std::runtime_error("handler broke");
         }
-        return control::response{200, R"({"ok": true})", {}};
+        if (incoming.target == "/later") {
+            later.push_back(std::move(respond));
+            return;
+        }
+        respond(control::response{200, R"({"ok": true})", {}});
     }
 
     status start(control_server_config limits) {
         server = std::make_unique<control_server>(
-            io, std::move(limits), [this](const control::request& r) { return answer(r); });
+            io, std::move(limits),
+            [this](const control::request& r, control_server::responder respond) {
+                answer(r, std::move(respond));
+            });
         auto started = server->start();
         if (started) {
             runner = std::thread([this] { io.run(); });
@@ -108,6 +118,39 @@ protected:
     std::vector<control::request> requests() {
         std::lock_guard lock(mutex);
         return seen;
+    }
+
+    /// Runs `work` on the io thread and waits for it.
+    template <typename Work>
+    auto on_io(Work work) {
+        std::packaged_task<decltype(work())()> task(std::move(work));
+        auto done = task.get_future();
+        asio::post(io, [&task] { task(); });
+        return done.get();
+    }
+    /// Waits until `count` "/later" requests reached the handler.
+    void await_later(std::size_t count) {
+        for (int tries = 0; tries < 1000; ++tries) {
+            {
+                std::lock_guard lock(mutex);
+                if (later.size() >= count) {
+                    return;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        FAIL() << "the handler never saw " << count << " /later requests";
+    }
+    /// Answers the `index`th "/later" request on the io thread.
+    void answer_later(std::size_t index, std::string body) {
+        on_io([&] {
+            std::lock_guard lock(mutex);
+            later.at(index)(control::response{200, std::move(body), {}});
+            return true;
+        });
+    }
+    control_server_stats stats() {
+        return on_io([&] { return server->stats(); });
     }
 };
 
@@ -334,12 +377,67 @@ TEST_F(control_server_test, a_handler_exception_becomes_500) {
     EXPECT_EQ(exchange("GET /v1/status HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200", 0), 0U);
 }
 
+TEST_F(control_server_test, a_late_answer_is_delivered) {
+    start_ok(config());
+    auto socket = connect_unix();
+    asio::write(socket, asio::buffer(std::string("POST /later HTTP/1.1\r\n\r\n")));
+    await_later(1);
+    // Other requests are served while that one waits.
+    EXPECT_EQ(exchange("GET /v1/status HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200", 0), 0U);
+    answer_later(0, R"({"late": true})");
+    const std::string reply = read_all(socket);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << reply;
+    EXPECT_NE(reply.find(R"({"late": true})"), std::string::npos) << reply;
+    EXPECT_EQ(stats().requests_answered, 2U);
+}
+
+TEST_F(control_server_test, an_answer_after_the_client_left_is_harmless) {
+    start_ok(config());
+    {
+        auto socket = connect_unix();
+        asio::write(socket, asio::buffer(std::string("GET /later HTTP/1.1\r\n\r\n")));
+        await_later(1);
+    }
+    answer_later(0, R"({"late": true})");
+    EXPECT_EQ(exchange("GET /v1/status HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 200", 0), 0U);
+    EXPECT_EQ(stats().answers_timed_out, 0U);
+}
+
+TEST_F(control_server_test, an_unanswered_request_gets_504_and_a_later_answer_is_discarded) {
+    control_server_config limits = config();
+    limits.answer_timeout = duration::milliseconds(200);
+    start_ok(limits);
+    auto socket = connect_unix();
+    asio::write(socket, asio::buffer(std::string("GET /later HTTP/1.1\r\n\r\n")));
+    const std::string reply = read_all(socket);
+    EXPECT_EQ(reply.rfind("HTTP/1.1 504 Gateway Timeout\r\n", 0), 0U) << reply;
+    EXPECT_NE(reply.find("\"code\":\"timeout\""), std::string::npos) << reply;
+    answer_later(0, R"({"late": true})");
+    const auto counted = stats();
+    EXPECT_EQ(counted.answers_timed_out, 1U);
+    EXPECT_EQ(counted.answers_discarded, 1U);
+    EXPECT_EQ(counted.requests_answered, 0U);
+}
+
+TEST_F(control_server_test, an_answer_after_close_does_nothing) {
+    start_ok(config());
+    auto socket = connect_unix();
+    asio::write(socket, asio::buffer(std::string("GET /later HTTP/1.1\r\n\r\n")));
+    await_later(1);
+    stop();
+    // The io_context has stopped: the responder finds no connection and does nothing.
+    later.at(0)(control::response{200, "{}", {}});
+    EXPECT_EQ(read_all(socket), "");
+}
+
 TEST_F(control_server_test, a_method_not_allowed_reply_carries_allow) {
-    server = std::make_unique<control_server>(io, config(), [](const control::request&) {
-        control::response refused = control::error_response(405, errc::invalid_argument, "no");
-        refused.allow = "GET";
-        return refused;
-    });
+    server = std::make_unique<control_server>(
+        io, config(), [](const control::request&, control_server::responder respond) {
+            control::response refused =
+                control::error_response(405, errc::invalid_argument, "no");
+            refused.allow = "GET";
+            respond(std::move(refused));
+        });
     ASSERT_TRUE(server->start().ok());
     runner = std::thread([this] { io.run(); });
     const std::string reply = exchange("POST /v1/status HTTP/1.1\r\n\r\n");

@@ -3,9 +3,9 @@
 #include <array>
 #include <optional>
 
-#include <nlohmann/json.hpp>
-
 #include "reef/base/address.hpp"
+#include "reef/control/dht_api.hpp"
+#include "reef/control/json_support.hpp"
 #include "reef/membership/swim.hpp"
 #include "reef/node/node.hpp"
 #include "reef/node/version.hpp"
@@ -14,103 +14,13 @@ namespace reef::control {
 
 namespace {
 
-using json = nlohmann::json;
-
-std::string dump(const json& value) {
-    // Replace rather than throw on invalid UTF-8: a message may quote what a client sent.
-    return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-response ok_json(const json& value) { return response{200, dump(value), {}}; }
-
-outcome reply_only(response reply) { return outcome{std::move(reply), std::monostate{}}; }
-
-outcome invalid(std::string_view message) {
-    return reply_only(error_response(400, errc::invalid_argument, message));
-}
-
-/// A name from the request, safe and short enough to quote back.
-std::string shown(std::string_view text) {
-    constexpr std::size_t shown_max = 40;
-    std::string out = "\"";
-    for (std::size_t i = 0; i < text.size() && i < shown_max; ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        out += (c < 0x20 || c > 0x7e || c == '"') ? '?' : static_cast<char>(c);
-    }
-    out += text.size() > shown_max ? "\"..." : "\"";
-    return out;
-}
-
-/// Nesting depth of a JSON text (brackets outside strings), checked before parsing so that a
-/// deeply nested body cannot make the parser or the value's destructor recurse without bound.
-std::size_t json_depth(std::string_view text) {
-    std::size_t depth = 0;
-    std::size_t deepest = 0;
-    bool in_string = false;
-    bool escaped = false;
-    for (char c : text) {
-        if (in_string) {
-            if (escaped) {
-                escaped = false;
-            } else if (c == '\\') {
-                escaped = true;
-            } else if (c == '"') {
-                in_string = false;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '[' || c == '{') {
-            deepest = std::max(deepest, ++depth);
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            --depth;
-        }
-    }
-    return deepest;
-}
-
-/// The body as a JSON object (an empty body is an empty object), or the 400 to send.
-std::variant<json, outcome> parse_object(const std::string& body) {
-    if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
-        return json::object();
-    }
-    if (json_depth(body) > json_depth_max) {
-        return invalid("body nests deeper than " + std::to_string(json_depth_max) + " levels");
-    }
-    json parsed = json::parse(body, nullptr, false);
-    if (parsed.is_discarded()) {
-        // Parse again for the position and reason; exceptions stay inside this function.
-        std::string reason = "syntax error";
-        try {
-            const json strict = json::parse(body);
-            reason = strict.dump(); // not reached: the lenient parse failed
-        } catch (const json::parse_error& failure) {
-            reason = failure.what();
-            const auto bracket = reason.find("] ");
-            if (bracket != std::string::npos) {
-                reason = reason.substr(bracket + 2);
-            }
-        }
-        return invalid("body is not valid JSON: " + reason);
-    }
-    if (!parsed.is_object()) {
-        return invalid(std::string("body must be a JSON object, got ") + parsed.type_name());
-    }
-    return parsed;
-}
-
-std::optional<outcome> refuse_unknown_fields(const json& body,
-                                             std::initializer_list<std::string_view> known) {
-    for (const auto& [key, value] : body.items()) {
-        bool is_known = false;
-        for (auto name : known) {
-            is_known = is_known || key == name;
-        }
-        if (!is_known) {
-            return invalid("unknown field " + shown(key));
-        }
-    }
-    return std::nullopt;
-}
+using detail::invalid;
+using detail::json;
+using detail::ok_json;
+using detail::parse_object;
+using detail::refuse_unknown_fields;
+using detail::reply_only;
+using detail::shown;
 
 json network_json(const network_facts& network) {
     return json{{"sessions_open", network.sessions_open},
@@ -132,6 +42,39 @@ json membership_json(const node::node& local) {
                 {"local_health", stats.local_health}};
 }
 
+json dht_json(const node::node& local) {
+    const dht::kademlia& table = local.dht();
+    const auto& stats = table.stats();
+    return json{{"contacts", table.table().size()},
+                {"records", table.store().size()},
+                {"operations_in_flight", table.operations_in_flight()},
+                {"requests_answered", stats.requests_answered},
+                {"stores_accepted", stats.stores_accepted},
+                {"stores_refused", stats.stores_refused},
+                {"replies_unsolicited", stats.replies_unsolicited},
+                {"records_rejected", stats.records_rejected}};
+}
+
+/// The routing table: its contacts, closest buckets first, and a summary.
+json routing_json(const node::node& local, json& contacts) {
+    const dht::routing_table& table = local.dht().table();
+    std::size_t occupied = 0;
+    for (int index = 0; index < dht::routing_table::buckets_count; ++index) {
+        occupied += table.bucket_size(index) > 0 ? 1 : 0;
+    }
+    contacts = json::array();
+    for (const auto& known : table.closest(local.self(), table.size())) {
+        contacts.push_back(json{{"node_id", known.id.hex()},
+                                {"short_id", known.id.short_hex()},
+                                {"address", known.address},
+                                {"rtt_ms", known.rtt ? json(known.rtt->ms()) : json(nullptr)},
+                                {"bucket", dht::routing_table::bucket_index(local.self(),
+                                                                            known.id)}});
+    }
+    REEF_ASSERT(contacts.size() == table.size());
+    return json{{"contacts", table.size()}, {"buckets_occupied", occupied}};
+}
+
 outcome get_status(const node::node& local, const runtime_facts& facts) {
     const node_id self = local.self();
     json body{{"node_id", self.hex()},
@@ -145,7 +88,8 @@ outcome get_status(const node::node& local, const runtime_facts& facts) {
               {"version", std::string(node::version)},
               {"data_dir", facts.data_dir},
               {"network", network_json(facts.network)},
-              {"membership", membership_json(local)}};
+              {"membership", membership_json(local)},
+              {"dht", dht_json(local)}};
     return reply_only(ok_json(body));
 }
 
@@ -161,13 +105,18 @@ outcome get_peers(const node::node& local, const runtime_facts& facts) {
                    {"incarnation", update.incarnation},
                    {"rtt_ms", nullptr},
                    {"since_seconds", since < duration::zero() ? 0.0 : since.sec()},
-                   {"self", update.id == local.self()}};
+                   {"self", update.id == local.self()},
+                   {"in_table", local.dht().table().find(update.id).has_value()}};
         if (member.rtt) {
             entry["rtt_ms"] = member.rtt->ms();
         }
         members.push_back(std::move(entry));
     }
-    return reply_only(ok_json(json{{"members", std::move(members)}}));
+    json contacts;
+    json routing = routing_json(local, contacts);
+    return reply_only(ok_json(json{{"members", std::move(members)},
+                                   {"routing", std::move(routing)},
+                                   {"contacts", std::move(contacts)}}));
 }
 
 outcome post_join(const request& incoming, const node::node& local) {
@@ -217,11 +166,15 @@ struct route {
     std::string_view method;
 };
 
-constexpr std::array<route, 4> routes{{
+constexpr std::array<route, 8> routes{{
     {"/v1/status", "GET"},
     {"/v1/peers", "GET"},
     {"/v1/join", "POST"},
     {"/v1/leave", "POST"},
+    {"/v1/dht/put", "POST"},
+    {"/v1/dht/get", "POST"},
+    {"/v1/dht/closest", "POST"},
+    {"/v1/dht/find", "POST"},
 }};
 
 } // namespace
@@ -238,8 +191,9 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
     if (found == nullptr) {
         return reply_only(error_response(
             404, errc::not_found,
-            "no such endpoint " + shown(path) + " (try /v1/status, /v1/peers, /v1/join, "
-                                                  "/v1/leave)"));
+            "no such endpoint " + shown(path) +
+                " (try /v1/status, /v1/peers, /v1/join, /v1/leave, /v1/dht/put, /v1/dht/get, "
+                "/v1/dht/closest, /v1/dht/find)"));
     }
     if (incoming.method != found->method) {
         response refused = error_response(
@@ -264,14 +218,24 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
     if (path == "/v1/join") {
         return post_join(incoming, local);
     }
+    if (is_dht_path(path)) {
+        return handle_dht(path, incoming);
+    }
     REEF_ASSERT(path == "/v1/leave");
     return post_leave(incoming);
+}
+
+bool answers_later(const command& action) {
+    return std::holds_alternative<dht_put_command>(action) ||
+           std::holds_alternative<dht_get_command>(action) ||
+           std::holds_alternative<dht_closest_command>(action) ||
+           std::holds_alternative<dht_find_command>(action);
 }
 
 response error_response(int status, errc code, std::string_view message) {
     REEF_ASSERT(status >= 400 && status <= 599);
     json body{{"error", {{"code", std::string(to_string(code))}, {"message", message}}}};
-    return response{status, dump(body), {}};
+    return response{status, detail::dump(body), {}};
 }
 
 int http_status_of(errc code) {
@@ -305,6 +269,7 @@ std::string_view reason_phrase(int status) {
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     default: return "Unknown";

@@ -2,6 +2,9 @@
 // The control API (docs/formats/control-api.md) as a pure mapping from one HTTP request to one
 // response plus, for commands, what the runtime must do. No I/O: the runtime's control server
 // parses HTTP and executes the returned command; tests call handle() directly.
+// DHT requests are answered later: handle() returns their command with no reply, the runtime
+// starts the node operation, and formats its answer with dht_reply() (dht_api.hpp) when the
+// node reports the operation done.
 //
 // Thread-safety: pure functions over a const node.
 // Every request is untrusted: bodies are size-checked, parsed, and validated field by field, and
@@ -13,6 +16,7 @@
 #include <string_view>
 #include <variant>
 
+#include "reef/base/ids.hpp"
 #include "reef/base/result.hpp"
 #include "reef/base/time.hpp"
 
@@ -34,7 +38,7 @@ struct request {
 };
 
 struct response {
-    int status = 200;
+    int status = 200; // 0 only in an outcome whose command answers later
     std::string body;  // JSON text
     std::string allow; // for 405: the methods the path accepts, e.g. "GET"
 };
@@ -63,9 +67,39 @@ struct join_command {
     std::string address; // validated "HOST:PORT"
 };
 struct leave_command {};
-using command = std::variant<std::monostate, join_command, leave_command>;
+
+/// Sign and publish a record under this node's key space (node::dht_put). Validated: name
+/// 1..128 bytes not starting with "reef.", value at most 1024 bytes, ttl 0 (the node's default
+/// lifetime) or 1..604800 seconds.
+struct dht_put_command {
+    std::string name;
+    std::string value;
+    std::uint64_t ttl_seconds = 0;
+};
+/// Read a record (node::dht_get). `key` is always set; `publisher` and `name` when the request
+/// named the record that way (for messages), else zero and empty.
+struct dht_get_command {
+    id256 key;
+    node_id publisher;
+    std::string name;
+};
+/// The closest live nodes to `target` (node::dht_closest).
+struct dht_closest_command {
+    node_id target;
+};
+/// Node `id`'s address record (node::dht_get of dht::node_addresses_key(id)).
+struct dht_find_command {
+    node_id id;
+};
+
+using command = std::variant<std::monostate, join_command, leave_command, dht_put_command,
+                             dht_get_command, dht_closest_command, dht_find_command>;
+
+/// A command answered when its operation ends (a DHT command), not by the outcome's reply.
+bool answers_later(const command& action);
 
 struct outcome {
+    /// The answer to send; for a command that answers_later(), empty (status 0).
     response reply;
     command action; // executed by the runtime after (or as) it sends the reply
 };

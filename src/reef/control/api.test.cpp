@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "reef/crypto/identity.hpp"
 #include "reef/node/node.hpp"
 #include "reef/node/version.hpp"
 
@@ -18,10 +19,40 @@ node_id id_of(std::uint8_t first) {
     return id256{bytes};
 }
 
+crypto::identity identity_of(std::uint8_t first) {
+    crypto::seed32 seed{};
+    seed[0] = first;
+    seed[31] = 0x42;
+    return crypto::identity::from_seed(seed);
+}
+
+constexpr std::uint64_t unix_start = 1'800'000'000;
+
 class api : public ::testing::Test {
 protected:
-    node::node local{node::config{}, id_of(0xab), "127.0.0.1:7401", 3, 1};
+    node_id self_id = identity_of(0xab).id();
+    node::node local{node::config{},      identity_of(0xab), "127.0.0.1:7401", 3, 1,
+                     instant::from_ns(0), unix_start};
     runtime_facts facts;
+
+    /// A second node, joined to `local` over a perfect in-memory link, so that each has the
+    /// other as a member and as a routing-table contact.
+    void join_peer(node::node& peer) {
+        const std::string seeds[] = {local.address()};
+        peer.join(facts.now, seeds);
+        for (int round = 0; round < 20; ++round) {
+            for (auto& effect : peer.take_effects()) {
+                if (auto* send = std::get_if<node::send_payload>(&effect)) {
+                    local.on_payload(facts.now, peer.self(), peer.address(), send->bytes);
+                }
+            }
+            for (auto& effect : local.take_effects()) {
+                if (auto* send = std::get_if<node::send_payload>(&effect)) {
+                    peer.on_payload(facts.now, local.self(), local.address(), send->bytes);
+                }
+            }
+        }
+    }
 
     void SetUp() override {
         facts.now = instant::from_ns(20'000'000'000);
@@ -62,8 +93,8 @@ TEST_F(api, status_reports_the_node_and_the_runtime_facts) {
     ASSERT_EQ(result.reply.status, 200);
     EXPECT_TRUE(std::holds_alternative<std::monostate>(result.action));
     const json body = body_of(result);
-    EXPECT_EQ(body["node_id"], id_of(0xab).hex());
-    EXPECT_EQ(body["short_id"], id_of(0xab).short_hex());
+    EXPECT_EQ(body["node_id"], self_id.hex());
+    EXPECT_EQ(body["short_id"], self_id.short_hex());
     EXPECT_EQ(body["address"], "127.0.0.1:7401");
     EXPECT_EQ(body["state"], "alive");
     EXPECT_EQ(body["incarnation"], 3);
@@ -78,10 +109,16 @@ TEST_F(api, status_reports_the_node_and_the_runtime_facts) {
                             "refutations", "messages_rejected", "local_health"}) {
         EXPECT_TRUE(body["membership"].contains(key)) << key;
     }
+    EXPECT_EQ(body["dht"]["contacts"], 0);
+    EXPECT_EQ(body["dht"]["operations_in_flight"], 0);
+    for (const char* key : {"records", "requests_answered", "stores_accepted", "stores_refused",
+                            "replies_unsolicited", "records_rejected"}) {
+        EXPECT_TRUE(body["dht"][key].is_number_unsigned()) << key;
+    }
 }
 
 TEST_F(api, status_counts_rejected_payloads_and_shows_left_after_leave) {
-    local.on_payload(facts.now, id_of(1), std::vector<std::uint8_t>{0xff, 0xff});
+    local.on_payload(facts.now, id_of(1), "127.0.0.1:7499", std::vector<std::uint8_t>{0xff, 0xff});
     local.leave(facts.now);
     (void)local.take_effects();
     const json body = body_of(call("GET", "/v1/status"));
@@ -98,14 +135,40 @@ TEST_F(api, peers_lists_this_node_as_self_with_no_rtt) {
     ASSERT_TRUE(body["members"].is_array());
     ASSERT_EQ(body["members"].size(), 1U) << body.dump();
     const json& self = body["members"][0];
-    EXPECT_EQ(self["node_id"], id_of(0xab).hex());
-    EXPECT_EQ(self["short_id"], id_of(0xab).short_hex());
+    EXPECT_EQ(self["node_id"], self_id.hex());
+    EXPECT_EQ(self["short_id"], self_id.short_hex());
     EXPECT_EQ(self["address"], "127.0.0.1:7401");
     EXPECT_EQ(self["state"], "alive");
     EXPECT_EQ(self["incarnation"], 3);
     EXPECT_TRUE(self["rtt_ms"].is_null());
     EXPECT_GE(self["since_seconds"].get<double>(), 0.0);
     EXPECT_EQ(self["self"], true);
+    EXPECT_EQ(self["in_table"], false);
+    EXPECT_EQ(body["routing"]["contacts"], 0);
+    EXPECT_EQ(body["routing"]["buckets_occupied"], 0);
+    EXPECT_EQ(body["contacts"], json::array());
+}
+
+TEST_F(api, peers_shows_routing_table_contacts_with_their_bucket) {
+    node::node peer{node::config{},      identity_of(0xcd), "127.0.0.1:7402", 1, 2,
+                    instant::from_ns(0), unix_start};
+    join_peer(peer);
+    ASSERT_EQ(local.dht().table().size(), 1U);
+    const json body = body_of(call("GET", "/v1/peers"));
+    ASSERT_EQ(body["members"].size(), 2U) << body.dump();
+    for (const json& member : body["members"]) {
+        EXPECT_EQ(member["in_table"], member["node_id"] == peer.self().hex()) << member.dump();
+    }
+    EXPECT_EQ(body["routing"]["contacts"], 1);
+    EXPECT_EQ(body["routing"]["buckets_occupied"], 1);
+    ASSERT_EQ(body["contacts"].size(), 1U);
+    const json& contact = body["contacts"][0];
+    EXPECT_EQ(contact["node_id"], peer.self().hex());
+    EXPECT_EQ(contact["short_id"], peer.self().short_hex());
+    EXPECT_EQ(contact["address"], "127.0.0.1:7402");
+    EXPECT_EQ(contact["bucket"], dht::routing_table::bucket_index(self_id, peer.self()));
+    EXPECT_TRUE(contact.contains("rtt_ms"));
+    EXPECT_EQ(body_of(call("GET", "/v1/status"))["dht"]["contacts"], 1);
 }
 
 TEST_F(api, unknown_path_is_404_naming_the_path) {

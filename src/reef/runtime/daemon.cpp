@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <map>
 #include <optional>
 #include <set>
 #include <variant>
@@ -15,8 +16,10 @@
 
 #include "reef/base/address.hpp"
 #include "reef/control/api.hpp"
+#include "reef/control/dht_api.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
+#include "reef/dht/record.hpp"
 #include "reef/node/node.hpp"
 #include "reef/runtime/control_server.hpp"
 #include "reef/runtime/data_dir.hpp"
@@ -55,6 +58,13 @@ instant clock_now() {
     return instant::from_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(since).count());
 }
 
+/// Wall-clock unix seconds, for record expiries (the node derives later values from `instant`).
+std::uint64_t unix_seconds_now() {
+    const auto since = std::chrono::system_clock::now().time_since_epoch();
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since).count();
+    return seconds > 0 ? static_cast<std::uint64_t>(seconds) : 0;
+}
+
 std::chrono::steady_clock::time_point to_time_point(instant at) {
     return process_epoch() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                  std::chrono::nanoseconds(at.ns()));
@@ -84,7 +94,24 @@ void log_member_change(const node::member_changed& change) {
              update.incarnation);
 }
 
+std::string_view kind_of(const control::dht_command& asked) {
+    return std::visit(overloaded{
+                          [](const control::dht_put_command&) { return "put"; },
+                          [](const control::dht_get_command&) { return "get"; },
+                          [](const control::dht_closest_command&) { return "closest"; },
+                          [](const control::dht_find_command&) { return "find"; },
+                      },
+                      asked);
+}
+
 } // namespace
+
+/// A control request waiting for its DHT operation to finish.
+struct pending_answer {
+    control::dht_command asked;
+    control_server::responder respond;
+    instant started;
+};
 
 struct daemon::impl {
     impl(asio::io_context& context, settings effective, data_dir directory,
@@ -101,9 +128,12 @@ struct daemon::impl {
     void execute(node::effect& effect);
     void arm_timer();
     void on_timer();
-    void on_receive(const node_id& from, std::span<const std::uint8_t> bytes);
+    void on_receive(const node_id& from, const std::string& from_address,
+                    std::span<const std::uint8_t> bytes);
     void on_unreachable(const node_id& to, const std::string& address, const error& why);
-    control::response on_control(const control::request& incoming);
+    void on_control(const control::request& incoming, control_server::responder respond);
+    void start_dht(instant now, control::dht_command asked, control_server::responder respond);
+    void on_dht_done(const node::dht_done& done);
     void leave(std::string_view reason);
     void finish();
 
@@ -116,6 +146,9 @@ struct daemon::impl {
     std::unique_ptr<peer_network> network;
     std::unique_ptr<node::node> local;
     std::unique_ptr<control_server> control;
+    /// DHT operation id -> the request waiting for it; at most pending_answers_max.
+    std::map<dht::operation_id, pending_answer> pending;
+    std::size_t pending_answers_max = 0;
     std::string address;
     asio::steady_timer timer;
     instant armed = instant::never();
@@ -152,9 +185,15 @@ status daemon::impl::start() {
     control_server_config control_limits;
     control_limits.socket_path = dir.control_socket_path();
     control_limits.tcp_address = config.control;
+    // A DHT request is answered when its operation ends, which the node bounds: the server's
+    // 504 must never come first.
+    REEF_ASSERT(control_limits.answer_timeout > node_limits.dht.operation_timeout);
+    // Each connection waits for at most one answer.
+    pending_answers_max = control_limits.connections_max;
     control = std::make_unique<control_server>(
-        io, control_limits, [this](const control::request& incoming) {
-            return on_control(incoming);
+        io, control_limits,
+        [this](const control::request& incoming, control_server::responder respond) {
+            on_control(incoming, std::move(respond));
         });
     if (auto serving = control->start(); !serving) {
         return serving.failure();
@@ -164,12 +203,11 @@ status daemon::impl::start() {
         !saved) {
         return saved.failure();
     }
-    local = std::make_unique<node::node>(node_limits, identity.id(), address, *incarnation,
-                                         random_seed());
+    local = std::make_unique<node::node>(node_limits, identity, address, *incarnation,
+                                         random_seed(), clock_now(), unix_seconds_now());
     network->set_handlers(
-        [this](const node_id& from, std::span<const std::uint8_t> bytes) {
-            on_receive(from, bytes);
-        },
+        [this](const node_id& from, const std::string& from_address,
+               std::span<const std::uint8_t> bytes) { on_receive(from, from_address, bytes); },
         [this](const node_id& to, const std::string& where, const error& why) {
             on_unreachable(to, where, why);
         });
@@ -218,6 +256,7 @@ void daemon::impl::execute(node::effect& effect) {
                                            rejected.suppressed));
             },
             [&](node::member_changed& change) { log_member_change(change); },
+            [&](node::dht_done& done) { on_dht_done(done); },
         },
         effect);
 }
@@ -259,11 +298,12 @@ void daemon::impl::on_timer() {
     drain();
 }
 
-void daemon::impl::on_receive(const node_id& from, std::span<const std::uint8_t> bytes) {
+void daemon::impl::on_receive(const node_id& from, const std::string& from_address,
+                              std::span<const std::uint8_t> bytes) {
     if (stopped) {
         return;
     }
-    local->on_payload(clock_now(), from, bytes);
+    local->on_payload(clock_now(), from, from_address, bytes);
     drain();
 }
 
@@ -288,7 +328,8 @@ void daemon::impl::on_unreachable(const node_id& to, const std::string& where,
     drain();
 }
 
-control::response daemon::impl::on_control(const control::request& incoming) {
+void daemon::impl::on_control(const control::request& incoming,
+                              control_server::responder respond) {
     const instant now = clock_now();
     control::runtime_facts facts;
     facts.now = now;
@@ -297,6 +338,12 @@ control::response daemon::impl::on_control(const control::request& incoming) {
     facts.data_dir = dir.path();
     facts.network = facts_of(network->stats());
     auto outcome = control::handle(incoming, *local, facts);
+    if (control::answers_later(outcome.action)) {
+        start_dht(now, control::as_dht_command(outcome.action), std::move(respond));
+        return;
+    }
+    REEF_ASSERT(outcome.reply.status >= 200);
+    respond(std::move(outcome.reply));
     std::visit(overloaded{
                    [](std::monostate) {},
                    [&](const control::join_command& join) {
@@ -306,9 +353,64 @@ control::response daemon::impl::on_control(const control::request& incoming) {
                        drain();
                    },
                    [&](const control::leave_command&) { leave("control API request"); },
+                   [](const auto&) { REEF_ASSERT(false); },
                },
                outcome.action);
-    return outcome.reply;
+}
+
+void daemon::impl::start_dht(instant now, control::dht_command asked,
+                             control_server::responder respond) {
+    if (stopped) {
+        respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
+        return;
+    }
+    if (pending.size() >= pending_answers_max) {
+        respond(control::error_response(429, errc::resource_exhausted,
+                                        "too many DHT requests waiting (at most " +
+                                            std::to_string(pending_answers_max) + ")"));
+        return;
+    }
+    auto started_op = std::visit(
+        overloaded{
+            [&](const control::dht_put_command& put) {
+                return local->dht_put(now, put.name, put.value, put.ttl_seconds);
+            },
+            [&](const control::dht_get_command& get) { return local->dht_get(now, get.key); },
+            [&](const control::dht_closest_command& closest) {
+                return local->dht_closest(now, closest.target);
+            },
+            [&](const control::dht_find_command& find) {
+                return local->dht_get(now, dht::node_addresses_key(find.id));
+            },
+        },
+        asked);
+    if (!started_op) {
+        log_debug("dht {} refused: {}", kind_of(asked), started_op.failure().describe());
+        respond(control::dht_refused(asked, started_op.failure()));
+        return;
+    }
+    log_debug("dht {} started as operation {}", kind_of(asked), *started_op);
+    // Registered before the drain: the operation may already be done.
+    const bool fresh =
+        pending.emplace(*started_op, pending_answer{std::move(asked), std::move(respond), now})
+            .second;
+    REEF_ASSERT(fresh);
+    drain();
+}
+
+void daemon::impl::on_dht_done(const node::dht_done& done) {
+    const auto waiting = pending.find(done.id);
+    if (waiting == pending.end()) {
+        log_debug("dht operation {} finished with nobody waiting", done.id);
+        return;
+    }
+    pending_answer answer = std::move(waiting->second);
+    pending.erase(waiting);
+    control::response reply = control::dht_reply(answer.asked, done);
+    log_debug("dht {} operation {} done in {:.0f} ms: {}{}", kind_of(answer.asked), done.id,
+              (clock_now() - answer.started).ms(), reply.status,
+              done.outcome ? std::string() : " (" + done.outcome.failure().describe() + ")");
+    answer.respond(std::move(reply));
 }
 
 void daemon::impl::leave(std::string_view reason) {
@@ -333,6 +435,8 @@ void daemon::impl::finish() {
     if (control) {
         control->close();
     }
+    // Their connections are closed: the responders would do nothing.
+    pending.clear();
     if (network) {
         network->close();
     }

@@ -3,6 +3,8 @@
 //
 //   peer_network --payload--> node::on_payload --effects--> peer_network::send, logs, fsync
 //   control_server --request--> control::handle --command--> node::join / leave
+//   control_server --request--> control::handle --dht command--> node::dht_put / get / closest,
+//     and the node's dht_done effect --control::dht_reply--> the request's responder
 //   one steady_timer, always armed at node::next_deadline() (or the shutdown deadline)
 //
 // Effects are drained after every input, in order (a persisted incarnation before the sends

@@ -8,6 +8,9 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
 #include <asio/steady_timer.hpp>
 #include <gtest/gtest.h>
 
@@ -83,6 +86,23 @@ protected:
         return reached;
     }
 
+    // One HTTP exchange with `target`'s control socket, driven by the test's loop; the raw reply.
+    std::string ask(const daemon& target, const std::string& method, const std::string& path,
+                    const std::string& body) {
+        asio::local::stream_protocol::socket socket(io);
+        socket.connect(asio::local::stream_protocol::endpoint(target.control_socket_path()));
+        const std::string text = method + " " + path + " HTTP/1.1\r\nHost: reef\r\n" +
+                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                                 body;
+        std::string reply;
+        bool done = false;
+        asio::async_write(socket, asio::buffer(text), [](const std::error_code&, std::size_t) {});
+        asio::async_read(socket, asio::dynamic_buffer(reply),
+                         [&](const std::error_code&, std::size_t) { done = true; });
+        EXPECT_TRUE(run_until([&] { return done; }));
+        return reply;
+    }
+
     static std::optional<membership::member_state> state_of(const daemon& viewer,
                                                             const daemon& viewed) {
         for (const auto& member : viewer.local_node().members()) {
@@ -120,6 +140,38 @@ TEST_F(daemon_test, two_daemons_join_and_a_leave_is_seen_as_left) {
     EXPECT_EQ(first->local_node().cluster_size(), 1U);
     // The effective settings were saved for a restart with only --data-dir.
     EXPECT_TRUE(fs::exists(root / "b" / "settings.toml"));
+}
+
+TEST_F(daemon_test, a_record_put_on_one_node_is_read_on_another_through_the_control_api) {
+    auto first = start(settings_for("a"));
+    ASSERT_NE(first, nullptr);
+    auto second = start(settings_for("b", {first->address()}));
+    ASSERT_NE(second, nullptr);
+    ASSERT_TRUE(run_until([&] {
+        return first->local_node().dht().table().size() == 1 &&
+               second->local_node().dht().table().size() == 1;
+    }));
+    const std::string put =
+        ask(*first, "POST", "/v1/dht/put", R"({"name": "greeting", "value": "hello"})");
+    ASSERT_EQ(put.rfind("HTTP/1.1 200", 0), 0U) << put;
+    const std::string publisher = first->local_node().self().hex();
+    EXPECT_NE(put.find("\"reference\":\"" + publisher + "/greeting\""), std::string::npos)
+        << put;
+    const std::string got =
+        ask(*second, "POST", "/v1/dht/get",
+            R"({"publisher": ")" + publisher + R"(", "name": "greeting"})");
+    ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0U) << got;
+    EXPECT_NE(got.find("\"value\":\"hello\""), std::string::npos) << got;
+    const std::string missing = ask(*second, "POST", "/v1/dht/get",
+                                    R"({"publisher": ")" + publisher + R"(", "name": "nope"})");
+    EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0U) << missing;
+    const std::string bad = ask(*second, "POST", "/v1/dht/get", R"({"key": "zz"})");
+    EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0U) << bad;
+    EXPECT_NE(bad.find("key must be 64 hex digits"), std::string::npos) << bad;
+    const std::string closest =
+        ask(*second, "POST", "/v1/dht/closest", R"({"target": ")" + publisher + R"("})");
+    ASSERT_EQ(closest.rfind("HTTP/1.1 200", 0), 0U) << closest;
+    EXPECT_NE(closest.find(publisher), std::string::npos) << closest;
 }
 
 TEST_F(daemon_test, a_restarted_node_comes_back_with_a_higher_incarnation) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "reef/base/ids.hpp"
+
 namespace reef::cli {
 namespace {
 
@@ -91,6 +93,60 @@ result<node_target> parse_node_target(std::string_view text) {
     target.which = node_target::kind::tcp;
     target.tcp = std::move(*address);
     return target;
+}
+
+result<std::string> parse_id_hex(std::string_view text, std::string_view what) {
+    std::string out;
+    for (char c : text) {
+        if (hex_digit_value(c) < 0) {
+            break;
+        }
+        out += static_cast<char>(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    }
+    if (text.size() != 64 || out.size() != 64) {
+        return make_error(errc::invalid_argument,
+                          std::string(what) + " must be 64 hex digits, got " + quoted(text));
+    }
+    return out;
+}
+
+result<record_ref> parse_record_ref(std::string_view text) {
+    // Names of only hex digits this long or longer are taken for keys.
+    constexpr std::size_t hex_name_size_max = 32;
+    const auto name_checked = [](std::string_view name) -> status {
+        if (name.empty() || name.size() > record_name_size_max) {
+            return make_error(errc::invalid_argument,
+                              "a record name must be 1.." + std::to_string(record_name_size_max) +
+                                  " bytes, got " + std::to_string(name.size()));
+        }
+        return {};
+    };
+    if (auto key = parse_id_hex(text, "KEY")) {
+        return record_ref{record_ref::kind::key, *key, {}};
+    }
+    const auto slash = text.find('/');
+    const bool all_hex =
+        std::all_of(text.begin(), text.end(), [](char c) { return hex_digit_value(c) >= 0; });
+    if (slash == std::string_view::npos && all_hex && text.size() >= hex_name_size_max) {
+        // A long run of hex digits is a mistyped key, not a name: say so rather than look up a
+        // record of that name and answer "not found".
+        return make_error(errc::invalid_argument,
+                          "KEY must be 64 hex digits, got " + std::to_string(text.size()));
+    }
+    if (slash == std::string_view::npos) {
+        if (auto checked = name_checked(text); !checked) {
+            return checked.failure();
+        }
+        return record_ref{record_ref::kind::own, {}, std::string(text)};
+    }
+    auto publisher = parse_id_hex(text.substr(0, slash), "PUBLISHER in PUBLISHER/NAME");
+    if (!publisher) {
+        return publisher.failure();
+    }
+    if (auto checked = name_checked(text.substr(slash + 1)); !checked) {
+        return checked.failure();
+    }
+    return record_ref{record_ref::kind::published, *publisher, std::string(text.substr(slash + 1))};
 }
 
 } // namespace reef::cli

@@ -41,4 +41,22 @@ result<node_target> parse_node_target(std::string_view text);
 /// Checks that a Unix socket path fits in sockaddr_un.
 status check_socket_path(std::string_view path);
 
+/// Longest DHT record name (dht::record_name_size_max).
+inline constexpr std::size_t record_name_size_max = 128;
+
+/// A DHT record as a user names it: its 64-hex key, PUBLISHER/NAME (PUBLISHER = a 64-hex node
+/// id), or a bare NAME (a record of the node asked). A bare run of 32 or more hex digits that is
+/// not 64 long is refused as a mistyped key.
+struct record_ref {
+    enum class kind : std::uint8_t { key, published, own };
+    kind which = kind::key;
+    std::string hex;  // kind::key: the key; kind::published: the publisher (lower case)
+    std::string name; // kind::published and kind::own
+};
+
+result<record_ref> parse_record_ref(std::string_view text);
+
+/// 64 hex digits (a node id or a key), lower-cased; `what` names the input in the message.
+result<std::string> parse_id_hex(std::string_view text, std::string_view what);
+
 } // namespace reef::cli

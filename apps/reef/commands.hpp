@@ -6,6 +6,7 @@
 // Thread-safety: none; the CLI is single-threaded.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -45,5 +46,22 @@ int run_status(const global_options& global);
 int run_peers(const global_options& global);
 int run_join(const global_options& global, const host_port& address);
 int run_leave(const global_options& global);
+
+/// DHT operations wait for the network: they get at least this long whatever --timeout says
+/// (reefd ends every operation within 8 s).
+inline constexpr std::chrono::seconds dht_timeout_min{20};
+
+struct dht_put_options {
+    std::string name;
+    std::string value;
+    std::uint64_t ttl_seconds = 0; // 0: the node's default lifetime
+};
+
+int run_dht_put(const global_options& global, const dht_put_options& options);
+/// `ref` is KEY, PUBLISHER/NAME or a bare NAME (see parse_record_ref); validated by main.cpp.
+int run_dht_get(const global_options& global, const std::string& ref);
+/// `ref` is a 64-hex key or id, or PUBLISHER/NAME (a bare NAME is refused by main.cpp).
+int run_dht_closest(const global_options& global, const std::string& ref);
+int run_dht_find(const global_options& global, const std::string& node_id_hex);
 
 } // namespace reef::cli

@@ -36,6 +36,25 @@ constexpr auto string_type = json::value_t::string;
 constexpr auto count_type = json::value_t::number_unsigned;
 constexpr auto number_type = json::value_t::number_float;
 
+/// `answer[list]` is an array of objects, each with `fields`.
+status require_each(const json& answer, const char* list, field_list fields,
+                    std::string_view what) {
+    if (!answer.contains(list) || !answer[list].is_array()) {
+        return make_error(errc::invalid_argument,
+                          "unexpected answer: no \"" + std::string(list) + "\" list");
+    }
+    for (const json& entry : answer[list]) {
+        if (!entry.is_object()) {
+            return make_error(errc::invalid_argument,
+                              "unexpected answer: " + std::string(what) + " is not an object");
+        }
+        if (auto checked = require(entry, fields, what); !checked) {
+            return checked;
+        }
+    }
+    return {};
+}
+
 } // namespace
 
 status check_status_shape(const json& answer) {
@@ -75,6 +94,79 @@ status check_peers_shape(const json& answer) {
             return make_error(errc::invalid_argument, "unexpected answer: rtt_ms is not a number");
         }
     }
+    if (answer.contains("routing")) {
+        auto checked =
+            require(answer["routing"], {{"contacts", count_type}, {"buckets_occupied", count_type}},
+                    "the routing summary");
+        if (!checked) {
+            return checked;
+        }
+    }
+    if (answer.contains("contacts")) {
+        auto checked = require_each(answer, "contacts",
+                                    {{"node_id", string_type},
+                                     {"short_id", string_type},
+                                     {"address", string_type},
+                                     {"bucket", count_type}},
+                                    "a contact");
+        if (!checked) {
+            return checked;
+        }
+    }
+    return {};
+}
+
+status check_dht_put_shape(const json& answer) {
+    return require(answer,
+                   {{"key", string_type},
+                    {"publisher", string_type},
+                    {"name", string_type},
+                    {"reference", string_type},
+                    {"sequence", count_type},
+                    {"stored_on", json::value_t::array},
+                    {"failed", count_type},
+                    {"rounds", count_type}},
+                   "the put");
+}
+
+status check_dht_get_shape(const json& answer) {
+    return require(answer,
+                   {{"key", string_type},
+                    {"publisher", string_type},
+                    {"name", string_type},
+                    {"value", string_type},
+                    {"sequence", count_type},
+                    {"holders", count_type},
+                    {"rounds", count_type},
+                    {"source", string_type}},
+                   "the record");
+}
+
+status check_dht_closest_shape(const json& answer) {
+    auto checked = require(answer, {{"target", string_type}, {"rounds", count_type}}, "the lookup");
+    if (!checked) {
+        return checked;
+    }
+    return require_each(
+        answer, "nodes",
+        {{"node_id", string_type}, {"short_id", string_type}, {"address", string_type}}, "a node");
+}
+
+status check_dht_find_shape(const json& answer) {
+    auto checked =
+        require(answer, {{"node_id", string_type}, {"rounds", count_type}}, "the address record");
+    if (!checked) {
+        return checked;
+    }
+    if (!answer.contains("addresses") || !answer["addresses"].is_array()) {
+        return make_error(errc::invalid_argument, "unexpected answer: no \"addresses\" list");
+    }
+    for (const json& address : answer["addresses"]) {
+        if (!address.is_string()) {
+            return make_error(errc::invalid_argument,
+                              "unexpected answer: an address is not a string");
+        }
+    }
     return {};
 }
 
@@ -103,7 +195,13 @@ result<json> control_client::call(std::string_view method, std::string_view targ
             std::string message = problem.value("message", std::string());
             detail = code + (message.empty() ? "" : ": " + message);
         }
-        return make_error(errc::failed_precondition,
+        constexpr std::string_view not_found = "not found: ";
+        if (answer->status_code == 404 &&
+            detail.starts_with(std::string(not_found) + "not found: ")) {
+            // A DHT lookup that found nothing: the node's message says what was looked for.
+            return make_error(errc::not_found, detail.substr(not_found.size()));
+        }
+        return make_error(answer->status_code == 504 ? errc::timeout : errc::failed_precondition,
                           endpoint.text() + " refused " + std::string(method) + " " +
                               std::string(target) + " (HTTP " +
                               std::to_string(answer->status_code) + "): " + detail);
@@ -130,6 +228,20 @@ result<json> control_client::get_checked(std::string_view target,
     return answer;
 }
 
+result<json> control_client::post_checked(std::string_view target, const json& body,
+                                          reef::status (*check_shape)(const json&)) const {
+    auto answer = call("POST", target, body);
+    if (!answer) {
+        return answer;
+    }
+    auto checked = check_shape(*answer);
+    if (!checked) {
+        return make_error(errc::invalid_argument,
+                          endpoint.text() + ": " + checked.failure().message);
+    }
+    return answer;
+}
+
 result<json> control_client::status() const {
     return get_checked("/v1/status", check_status_shape);
 }
@@ -141,5 +253,26 @@ result<json> control_client::join(const host_port& address) const {
 }
 
 result<json> control_client::leave() const { return call("POST", "/v1/leave", json::object()); }
+
+result<json> control_client::dht_put(const std::string& name, const std::string& value,
+                                     std::uint64_t ttl_seconds) const {
+    json body{{"name", name}, {"value", value}};
+    if (ttl_seconds != 0) {
+        body["ttl_seconds"] = ttl_seconds;
+    }
+    return post_checked("/v1/dht/put", body, check_dht_put_shape);
+}
+
+result<json> control_client::dht_get(const json& body) const {
+    return post_checked("/v1/dht/get", body, check_dht_get_shape);
+}
+
+result<json> control_client::dht_closest(const std::string& target_hex) const {
+    return post_checked("/v1/dht/closest", json{{"target", target_hex}}, check_dht_closest_shape);
+}
+
+result<json> control_client::dht_find(const std::string& node_id_hex) const {
+    return post_checked("/v1/dht/find", json{{"node_id", node_id_hex}}, check_dht_find_shape);
+}
 
 } // namespace reef::cli

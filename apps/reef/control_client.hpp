@@ -5,6 +5,7 @@
 // crash. Thread-safety: stateless.
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,13 @@ struct control_client {
     result<nlohmann::json> peers() const;
     result<nlohmann::json> join(const host_port& address) const;
     result<nlohmann::json> leave() const;
+    /// The DHT routes (docs/formats/control-api.md, "DHT"); each answer's shape is checked.
+    result<nlohmann::json> dht_put(const std::string& name, const std::string& value,
+                                   std::uint64_t ttl_seconds) const;
+    /// By key ({"key": HEX}) or by {"publisher": HEX, "name": NAME}.
+    result<nlohmann::json> dht_get(const nlohmann::json& body) const;
+    result<nlohmann::json> dht_closest(const std::string& target_hex) const;
+    result<nlohmann::json> dht_find(const std::string& node_id_hex) const;
 
     /// GET/POST `target`; a 2xx answer must be a JSON object, anything else becomes an error.
     result<nlohmann::json> call(std::string_view method, std::string_view target,
@@ -31,11 +39,19 @@ struct control_client {
     /// GET `target` and check the answer's shape with `check_shape`.
     result<nlohmann::json> get_checked(std::string_view target,
                                        reef::status (*check_shape)(const nlohmann::json&)) const;
+    /// POST `body` to `target` and check the answer's shape with `check_shape`.
+    result<nlohmann::json> post_checked(std::string_view target, const nlohmann::json& body,
+                                        reef::status (*check_shape)(const nlohmann::json&)) const;
 };
 
 /// Checks the fields of a /v1/status answer that the CLI reads.
 status check_status_shape(const nlohmann::json& answer);
-/// Checks the fields of a /v1/peers answer that the CLI reads.
+/// Checks the fields of a /v1/peers answer that the CLI reads ("routing" and "contacts" are
+/// optional: a reefd without a DHT has none).
 status check_peers_shape(const nlohmann::json& answer);
+status check_dht_put_shape(const nlohmann::json& answer);
+status check_dht_get_shape(const nlohmann::json& answer);
+status check_dht_closest_shape(const nlohmann::json& answer);
+status check_dht_find_shape(const nlohmann::json& answer);
 
 } // namespace reef::cli

@@ -56,10 +56,81 @@ struct command_line {
     std::string base_port_text;
     std::string wait_text = "60";
     std::string join_text;
+    std::string dht_name;
+    std::string dht_value;
+    std::string dht_ttl_text;
+    std::string dht_ref;
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
     command->add_flag("--json", line.json, "Print the result as JSON");
+}
+
+auto record_ref_checked() {
+    return checked_by([](const std::string& text) { return parse_record_ref(text); }, "");
+}
+
+void define_dht_commands(CLI::App& app, command_line& line) {
+    auto* dht = app.add_subcommand(
+        "dht", "Store and find records and nodes in the cluster's DHT (put, get, closest, find)");
+    dht->require_subcommand(1);
+    dht->fallthrough();
+    auto* put = dht->add_subcommand(
+        "put", "Sign VALUE as this node's record NAME and store it on the closest nodes");
+    put->add_option("NAME", line.dht_name, "Record name, 1-128 bytes (not starting with reef.)")
+        ->required()
+        ->check(not_empty("NAME"));
+    put->add_option("VALUE", line.dht_value, "Record value, at most 1024 bytes")->required();
+    put->add_option("--ttl", line.dht_ttl_text,
+                    "Seconds the record lives (1-604800; default: the node's, 24 h)")
+        ->type_name("SECONDS")
+        ->check(bounded(1, 604800, "--ttl"));
+    auto* get = dht->add_subcommand(
+        "get", "Print a record's value: KEY (64 hex), PUBLISHER/NAME, or NAME (the node's own)");
+    get->add_option("KEY", line.dht_ref, "64-hex record key, PUBLISHER/NAME, or NAME")
+        ->required()
+        ->check(record_ref_checked());
+    auto* closest = dht->add_subcommand("closest", "List the live nodes closest to a key or id");
+    closest->add_option("KEY", line.dht_ref, "64-hex key or node id, or PUBLISHER/NAME")
+        ->required()
+        ->check(checked_by(
+            [](const std::string& text) -> reef::result<bool> {
+                auto ref = parse_record_ref(text);
+                if (!ref) {
+                    return ref.failure();
+                }
+                if (ref->which == record_ref::kind::own) {
+                    return reef::make_error(reef::errc::invalid_argument,
+                                            "KEY must be 64 hex digits or PUBLISHER/NAME, got \"" +
+                                                text + "\"");
+                }
+                return true;
+            },
+            ""));
+    auto* find = dht->add_subcommand("find", "Print a node's addresses from its address record");
+    find->add_option("NODE_ID", line.dht_ref, "The node's 64-hex id")
+        ->required()
+        ->check(
+            checked_by([](const std::string& text) { return parse_id_hex(text, "NODE_ID"); }, ""));
+}
+
+int dispatch_dht(const CLI::App& dht, const global_options& global, const command_line& line) {
+    const std::string& name = dht.get_subcommands().front()->get_name();
+    if (name == "put") {
+        dht_put_options options{line.dht_name, line.dht_value, 0};
+        if (!line.dht_ttl_text.empty()) {
+            options.ttl_seconds = static_cast<std::uint64_t>(std::stoi(line.dht_ttl_text));
+        }
+        return run_dht_put(global, options);
+    }
+    if (name == "get") {
+        return run_dht_get(global, line.dht_ref);
+    }
+    if (name == "closest") {
+        return run_dht_closest(global, line.dht_ref);
+    }
+    REEF_ASSERT(name == "find");
+    return run_dht_find(global, line.dht_ref);
 }
 
 void define_commands(CLI::App& app, command_line& line) {
@@ -97,7 +168,12 @@ void define_commands(CLI::App& app, command_line& line) {
         ->type_name("HOST:PORT")
         ->check(address_checked());
     app.add_subcommand("leave", "Ask the node to leave the cluster gracefully and stop");
-    for (auto* command : app.get_subcommands({})) {
+    define_dht_commands(app, line);
+    std::vector<CLI::App*> commands = app.get_subcommands({});
+    for (auto* nested : app.get_subcommand("dht")->get_subcommands({})) {
+        commands.push_back(nested);
+    }
+    for (auto* command : commands) {
         add_json_flag(command, line);
         command->footer("Global options (before or after the command): --node N|SOCKET|HOST:PORT, "
                         "--dir DIR, --timeout SECONDS; see `reef --help`.\n");
@@ -181,6 +257,9 @@ int dispatch(const CLI::App& app, const command_line& line) {
     }
     if (name == "join") {
         return run_join(global, reef::parse_host_port(line.join_text).value());
+    }
+    if (name == "dht") {
+        return dispatch_dht(*command, global, line);
     }
     REEF_ASSERT(name == "leave");
     return run_leave(global);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <set>
 
 #include "reef/base/assert.hpp"
 
@@ -96,18 +98,85 @@ std::string format_rtt(const json& rtt_ms) {
 }
 
 std::string render_peers(const json& peers) {
+    const bool has_routing = peers.contains("contacts") && peers["contacts"].is_array();
+    std::map<std::string, std::string> bucket_of; // node id -> bucket, for routing contacts
+    if (has_routing) {
+        for (const json& contact : peers["contacts"]) {
+            bucket_of[contact["node_id"].get<std::string>()] = contact["bucket"].dump();
+        }
+    }
     std::vector<std::vector<std::string>> rows;
+    std::set<std::string> members;
     for (const json& member : peers["members"]) {
         bool self = member.value("self", false);
         double since = member.contains("since_seconds") && member["since_seconds"].is_number()
                            ? member["since_seconds"].get<double>()
                            : -1;
+        const std::string id = member["node_id"].get<std::string>();
+        members.insert(id);
         rows.push_back({member["short_id"].get<std::string>() + (self ? " *" : ""),
                         member["address"].get<std::string>(), member["state"].get<std::string>(),
                         member["incarnation"].dump(), format_rtt(member.value("rtt_ms", json())),
                         format_duration(since)});
+        if (has_routing) {
+            const auto bucket = bucket_of.find(id);
+            rows.back().push_back(bucket == bucket_of.end() ? "-" : bucket->second);
+        }
     }
-    return render_table({"ID", "ADDRESS", "STATE", "INCARNATION", "RTT", "SINCE"}, rows);
+    if (!has_routing) {
+        return render_table({"ID", "ADDRESS", "STATE", "INCARNATION", "RTT", "SINCE"}, rows);
+    }
+    std::string out =
+        render_table({"ID", "ADDRESS", "STATE", "INCARNATION", "RTT", "SINCE", "DHT"}, rows);
+    const json routing = peers.value("routing", json::object());
+    out += "routing table: " + count_text(routing, "contacts") + " contacts in " +
+           count_text(routing, "buckets_occupied") + " buckets\n";
+    std::vector<std::vector<std::string>> strangers;
+    for (const json& contact : peers["contacts"]) {
+        if (members.count(contact["node_id"].get<std::string>()) == 0) {
+            strangers.push_back(
+                {contact["short_id"].get<std::string>(), contact["address"].get<std::string>(),
+                 format_rtt(contact.value("rtt_ms", json())), contact["bucket"].dump()});
+        }
+    }
+    if (!strangers.empty()) {
+        out += "contacts that are not members:\n" +
+               render_table({"ID", "ADDRESS", "RTT", "DHT"}, strangers);
+    }
+    return out;
+}
+
+std::string render_dht_put(const json& put) {
+    const std::string name = put["name"].get<std::string>();
+    std::string out = "stored " + name + " (sequence " + put["sequence"].dump() + ") on " +
+                      std::to_string(put["stored_on"].size()) +
+                      " of the closest nodes; read it anywhere as " +
+                      put["reference"].get<std::string>() + "\n";
+    out += "key " + put["key"].get<std::string>() + "\n";
+    if (put["failed"].get<std::uint64_t>() > 0) {
+        out += put["failed"].dump() + " of the closest nodes refused or did not answer\n";
+    }
+    return out;
+}
+
+std::string render_dht_closest(const json& closest) {
+    std::vector<std::vector<std::string>> rows;
+    for (const json& node : closest["nodes"]) {
+        rows.push_back({node["node_id"].get<std::string>(), node["address"].get<std::string>(),
+                        format_rtt(node.value("rtt_ms", json()))});
+    }
+    std::string out = render_table({"NODE ID", "ADDRESS", "RTT"}, rows);
+    out += std::to_string(rows.size()) + (rows.size() == 1 ? " node" : " nodes") + " in " +
+           closest["rounds"].dump() + (closest["rounds"] == 1 ? " round" : " rounds") + "\n";
+    return out;
+}
+
+std::string render_dht_find(const json& found) {
+    std::string out;
+    for (const json& address : found["addresses"]) {
+        out += address.get<std::string>() + "\n";
+    }
+    return out;
 }
 
 std::string render_status(const json& status) {

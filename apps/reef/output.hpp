@@ -21,7 +21,18 @@ std::string format_duration(double seconds);
 std::string format_rtt(const nlohmann::json& rtt_ms);
 
 /// The `reef peers` table from a checked /v1/peers answer; the node answering is marked "*".
+/// With routing-table facts in the answer: a DHT column (the member's bucket, or "-" when it is
+/// not in the table), a "routing table: N contacts in M buckets" footer, and the contacts that
+/// are not members.
 std::string render_peers(const nlohmann::json& peers);
+
+/// `reef dht put`: "stored NAME (sequence S) on N of the closest nodes; read it anywhere as
+/// PUBLISHER/NAME", then "key KEY", from a checked /v1/dht/put answer.
+std::string render_dht_put(const nlohmann::json& put);
+/// `reef dht closest`: a table of the nodes, then "N nodes in R rounds".
+std::string render_dht_closest(const nlohmann::json& closest);
+/// `reef dht find`: the addresses, one per line.
+std::string render_dht_find(const nlohmann::json& found);
 
 /// The `reef status` lines from a checked /v1/status answer.
 std::string render_status(const nlohmann::json& status);

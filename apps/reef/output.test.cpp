@@ -70,6 +70,83 @@ TEST(render_peers, lists_every_member_and_marks_self) {
     EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 3);
 }
 
+TEST(render_peers, shows_the_routing_table_beside_the_members) {
+    json peers = {
+        {"members",
+         {member("aaaaaaaaaaaa", "alive", json()), member("bbbbbbbbbbbb", "alive", 0.5)}}};
+    peers["members"][0]["self"] = true;
+    const std::string b_id = peers["members"][1]["node_id"];
+    peers["routing"] = {{"contacts", 2}, {"buckets_occupied", 2}};
+    peers["contacts"] = {{{"node_id", b_id},
+                          {"short_id", "bbbbbbbbbbbb"},
+                          {"address", "127.0.0.1:7402"},
+                          {"rtt_ms", 0.5},
+                          {"bucket", 254}},
+                         {{"node_id", std::string(64, 'c')},
+                          {"short_id", "cccccccccccc"},
+                          {"address", "127.0.0.1:7409"},
+                          {"rtt_ms", nullptr},
+                          {"bucket", 255}}};
+    ASSERT_TRUE(check_peers_shape(peers).ok());
+    const std::string table = render_peers(peers);
+    EXPECT_NE(table.find("DHT"), std::string::npos) << table;
+    EXPECT_NE(table.find("1m15s  254\n"), std::string::npos) << table;
+    EXPECT_NE(table.find("1m15s  -\n"), std::string::npos) << table;
+    EXPECT_NE(table.find("routing table: 2 contacts in 2 buckets\n"), std::string::npos) << table;
+    EXPECT_NE(table.find("contacts that are not members:\n"), std::string::npos) << table;
+    EXPECT_NE(table.find("cccccccccccc  127.0.0.1:7409  -    255"), std::string::npos) << table;
+    peers["contacts"][0].erase("bucket");
+    EXPECT_FALSE(check_peers_shape(peers).ok());
+}
+
+TEST(render_dht, put_closest_and_find) {
+    const std::string publisher(64, 'p');
+    json put = {{"key", std::string(64, 'k')},
+                {"publisher", publisher},
+                {"name", "greeting"},
+                {"reference", publisher + "/greeting"},
+                {"sequence", 42},
+                {"expiry_unix_seconds", 1},
+                {"stored_on", {publisher, std::string(64, 'q')}},
+                {"failed", 0},
+                {"rounds", 1}};
+    ASSERT_TRUE(check_dht_put_shape(put).ok());
+    EXPECT_EQ(render_dht_put(put),
+              "stored greeting (sequence 42) on 2 of the closest nodes; read it anywhere as " +
+                  publisher + "/greeting\nkey " + std::string(64, 'k') + "\n");
+    json closest = {{"target", publisher},
+                    {"rounds", 2},
+                    {"nodes",
+                     {{{"node_id", publisher},
+                       {"short_id", "pppppppppppp"},
+                       {"address", "127.0.0.1:7401"},
+                       {"rtt_ms", 0.25}}}}};
+    ASSERT_TRUE(check_dht_closest_shape(closest).ok());
+    const std::string table = render_dht_closest(closest);
+    EXPECT_NE(table.find(publisher + "  127.0.0.1:7401  0.25ms"), std::string::npos) << table;
+    EXPECT_NE(table.find("1 node in 2 rounds\n"), std::string::npos) << table;
+    json found = {{"node_id", publisher},
+                  {"addresses", {"127.0.0.1:7401", "10.0.0.1:7400"}},
+                  {"sequence", 1},
+                  {"rounds", 1},
+                  {"source", "network"}};
+    ASSERT_TRUE(check_dht_find_shape(found).ok());
+    EXPECT_EQ(render_dht_find(found), "127.0.0.1:7401\n10.0.0.1:7400\n");
+    found["addresses"][0] = 5;
+    EXPECT_FALSE(check_dht_find_shape(found).ok());
+    json got = {{"key", std::string(64, 'k')},
+                {"publisher", publisher},
+                {"name", "n"},
+                {"value", "v"},
+                {"sequence", 1},
+                {"holders", 1},
+                {"rounds", 1},
+                {"source", "local"}};
+    EXPECT_TRUE(check_dht_get_shape(got).ok());
+    got.erase("value");
+    EXPECT_FALSE(check_dht_get_shape(got).ok());
+}
+
 TEST(render_status, shows_the_key_facts) {
     json answer = status_answer();
     ASSERT_TRUE(check_status_shape(answer).ok());

@@ -691,12 +691,18 @@ scenario_result run_dht(const scenario_options& options) {
              "max {}",
         n, run.now().ns() / 1e9, static_cast<double>(contacts) / static_cast<double>(n),
         contacts_max);
-    say(out, "  memory: routing tables {:.2f} KiB per node of heap (sizeof routing_table {} B); "
-             "simulator {:.2f} KiB per node; {:.1f} MiB resident in all, {:.1f} KiB per node",
-        kib_per(heap_joined - std::min(heap_joined, heap_simulator), n),
-        sizeof(dht::routing_table),
-        kib_per(heap_simulator - std::min(heap_simulator, heap_before), n),
-        static_cast<double>(rss_after - rss_before) / (1024.0 * 1024.0),
+    // A sanitizer's allocator bypasses glibc's arenas: mallinfo2() then reports nothing.
+    const bool heap_measured = heap_joined > heap_simulator;
+    if (heap_measured) {
+        say(out, "  memory: routing tables {:.2f} KiB per node of heap (sizeof routing_table {} "
+                 "B); simulator {:.2f} KiB per node",
+            kib_per(heap_joined - heap_simulator, n), sizeof(dht::routing_table),
+            kib_per(heap_simulator - std::min(heap_simulator, heap_before), n));
+    } else {
+        say(out, "  memory: heap not measurable with this allocator (mallinfo2 reports nothing)");
+    }
+    say(out, "  memory: {:.1f} MiB resident in all, {:.1f} KiB per node",
+        static_cast<double>(rss_after - std::min(rss_after, rss_before)) / (1024.0 * 1024.0),
         kib_per(rss_after - std::min(rss_after, rss_before), n));
     std::uint64_t heap_busy_max = heap_joined;
     std::uint64_t origins_picked = 0;
@@ -836,13 +842,15 @@ scenario_result run_dht(const scenario_options& options) {
              "of a record {} of {})",
         reads_ok, reads_done, live_holders_min, k);
     const std::uint64_t heap_end = heap_bytes();
-    say(out, "  memory: heap of the cores per node: {:.2f} KiB after the join, {:.2f} KiB at the "
-             "peak ({} lookups in flight, messages in transit), {:.2f} KiB at the end (routing "
-             "tables, {} record copies)",
-        kib_per(heap_joined - std::min(heap_joined, heap_simulator), n),
-        kib_per(std::max(heap_busy_max, heap_end) - std::min(heap_end, heap_simulator), n),
-        lookups_in_flight_max - 1, kib_per(heap_end - std::min(heap_end, heap_simulator), n),
-        records_count * k);
+    if (heap_measured) {
+        say(out, "  memory: heap of the cores per node: {:.2f} KiB after the join, {:.2f} KiB at "
+                 "the peak ({} lookups in flight, messages in transit), {:.2f} KiB at the end "
+                 "(routing tables, {} record copies)",
+            kib_per(heap_joined - heap_simulator, n),
+            kib_per(std::max(heap_busy_max, heap_end) - std::min(heap_end, heap_simulator), n),
+            lookups_in_flight_max - 1, kib_per(heap_end - std::min(heap_end, heap_simulator), n),
+            records_count * k);
+    }
     say(out, "  traffic: {} messages, {} events, {} bucket pings, {:.1f} simulated s",
         run.messages(), run.events(), run.ping_effects(), run.now().ns() / 1e9);
 

@@ -326,29 +326,37 @@ def measure_cluster(args, report):
 # ---- the simulator ----
 
 MEMORY_LINE = re.compile(r"^\s*memory: ")
-# The first memory line, printed once every node joined: "memory: routing tables X KiB per node
-# of heap (...); simulator Y KiB per node; Z MiB resident in all, W KiB per node" (older
-# simulators print only the resident figure: "memory: Z MiB resident ..., W KiB per node").
+# The memory lines printed once every node joined, e.g.
+#   memory: routing tables X KiB per node of heap (sizeof routing_table N B); simulator Y KiB ...
+#   memory: Z MiB resident in all, W KiB per node
+# (one line with both in some versions; "heap not measurable ..." under a sanitizer).
 ROUTING_HEAP = re.compile(r"routing tables ([0-9.]+) KiB per node")
-RESIDENT = re.compile(r"([0-9.]+) KiB per node\b[^;]*$")
+RESIDENT = re.compile(r"resident[^;]*?([0-9.]+) KiB per node")
 
 
 def sim_memory(bin_dir, nodes, seed, report):
-    """Runs `reef-sim --scenario dht` until it prints its first memory line (once every node
+    """Runs `reef-sim --scenario dht` until it has printed its memory lines (once every node
     joined), then stops it: the rest of the scenario (lookups, records, churn) would take
     minutes at 10,000 nodes."""
     command = [os.path.join(bin_dir, "reef-sim"), "--scenario", "dht", "--nodes", str(nodes),
                "--seed", str(seed)]
-    say(f"{' '.join(command)} (stopped after its first memory line)")
+    say(f"{' '.join(command)} (stopped after its memory lines)")
     started = time.monotonic()
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    found = None
+    heap = resident = None
+    seen = False
     try:
         for line in process.stdout:
-            if MEMORY_LINE.search(line):
-                found = line.strip()
-                say(f"reef-sim: {found} ({time.monotonic() - started:.1f} s)")
+            if not MEMORY_LINE.search(line):
+                if seen:
+                    break  # the memory lines are over
+                continue
+            seen = True
+            say(f"reef-sim: {line.strip()} ({time.monotonic() - started:.1f} s)")
+            heap = heap or ROUTING_HEAP.search(line)
+            resident = resident or RESIDENT.search(line)
+            if resident:
                 break
     finally:
         if process.poll() is None:
@@ -359,15 +367,14 @@ def sim_memory(bin_dir, nodes, seed, report):
                 process.kill()
                 process.wait()
         process.stdout.close()
-    if found is None:
+    if not seen:
         say(f"reef-sim printed no memory line (exit status {process.returncode})")
         return
     suffix = "10k" if nodes == 10000 else str(nodes)
-    heap = ROUTING_HEAP.search(found)
-    resident = RESIDENT.search(found)
     if heap:
         report.real(f"sim_memory_per_node_{suffix}", float(heap.group(1)), "KiB")
     elif resident:
+        say("reef-sim could not measure the routing tables' heap: reporting resident memory")
         report.real(f"sim_memory_per_node_{suffix}", float(resident.group(1)), "KiB")
     if heap and resident:
         report.real(f"sim_resident_per_node_{suffix}", float(resident.group(1)), "KiB")

@@ -181,7 +181,8 @@ reef::crypto::cluster_key bench_key() {
     const auto self = identity_from(2);
     reef::runtime::peer_network net(io, limits, self, bench_key(), 2);
     net.set_handlers(
-        [&](const reef::node_id& from, std::span<const std::uint8_t> payload) {
+        [&](const reef::node_id& from, const std::string&,
+            std::span<const std::uint8_t> payload) {
             if (payload.size() == 4 && std::memcmp(payload.data(), "quit", 4) == 0) {
                 net.close();
                 io.stop();
@@ -251,7 +252,7 @@ std::vector<double> reef_round(const options& opt) {
     };
     bool failed = false;
     net.set_handlers(
-        [&](const reef::node_id&, std::span<const std::uint8_t>) {
+        [&](const reef::node_id&, const std::string&, std::span<const std::uint8_t>) {
             const auto elapsed = std::chrono::duration<double, std::micro>(steady::now() - start);
             if (sent > opt.warmup) {
                 samples.push_back(elapsed.count());

@@ -35,12 +35,16 @@ class ClusterTest(ClusterTestCase):
         self.assertEqual(status["address"], f"127.0.0.1:{cluster.base_port + 1}")
 
         # The human-readable forms show the same facts.
-        table = cluster.reef("--node", 3, "peers").stdout.splitlines()
-        self.assertEqual(table[0].split(), ["ID", "ADDRESS", "STATE", "INCARNATION", "RTT",
-                                            "SINCE"])
+        lines = cluster.reef("--node", 3, "peers").stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["ID", "ADDRESS", "STATE", "INCARNATION", "RTT",
+                                            "SINCE", "DHT"])
+        # One row per member, then the routing-table footer.
+        footer = next(i for i, line in enumerate(lines) if line.startswith("routing table:"))
+        table = lines[:footer]
         self.assertEqual(sorted(row.split()[0] for row in table[1:]),
                          sorted(n["short_id"] for n in answer["nodes"]))
         self.assertEqual(sum(row.split()[1] == "*" for row in table[1:]), 1, table)
+        self.assertEqual(lines[footer].split()[2], "3", lines[footer])  # 3 contacts
         text = cluster.reef("status").stdout
         self.assertIn(answer["nodes"][0]["node_id"], text)
 

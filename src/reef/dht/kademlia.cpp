@@ -617,6 +617,9 @@ void kademlia::finish_store(operation_id id) {
 
 void kademlia::finish_get(operation_id id) {
     operation& op = operations_.at(id);
+    if (op.search) {
+        op.rounds = op.search->result().rounds; // also when confirmations end the get early
+    }
     if (op.best) {
         finish(id, operation_value{get_result{*op.best, op.holders, op.rounds, false}});
         return;

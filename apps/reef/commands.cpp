@@ -56,6 +56,19 @@ control_client client_for(const global_options& global) {
 
 void print_json(const json& value) { std::cout << value.dump(2) << "\n"; }
 
+int show(const global_options& global, const result<json>& answer,
+         std::string (*render)(const json&)) {
+    if (!answer) {
+        return report(answer.failure());
+    }
+    if (global.json) {
+        print_json(*answer);
+    } else {
+        std::cout << render(*answer);
+    }
+    return exit_ok;
+}
+
 namespace {
 
 /// A usable address of this machine for other machines: the first up, non-loopback IPv4 address.
@@ -81,19 +94,6 @@ std::string guess_public_ipv4() {
     return found;
 }
 
-/// Prints a node's answer as JSON (--json) or as `render` lays it out for people.
-int show(const global_options& global, const result<json>& answer,
-         std::string (*render)(const json&)) {
-    if (!answer) {
-        return report(answer.failure());
-    }
-    if (global.json) {
-        print_json(*answer);
-    } else {
-        std::cout << render(*answer);
-    }
-    return exit_ok;
-}
 
 } // namespace
 

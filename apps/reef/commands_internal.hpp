@@ -17,6 +17,11 @@ int report_usage(const std::string& message);
 /// Prints `value` as indented JSON on stdout.
 void print_json(const nlohmann::json& value);
 
+/// Prints a node's answer as JSON (--json) or as `render` lays it out for people; an error is
+/// reported instead.
+int show(const global_options& global, const result<nlohmann::json>& answer,
+         std::string (*render)(const nlohmann::json&));
+
 /// The control client for the global --node.
 control_client client_for(const global_options& global);
 

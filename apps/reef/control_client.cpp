@@ -214,23 +214,10 @@ result<json> control_client::call(std::string_view method, std::string_view targ
     return parsed;
 }
 
-result<json> control_client::get_checked(std::string_view target,
-                                         reef::status (*check_shape)(const json&)) const {
-    auto answer = call("GET", target, json());
-    if (!answer) {
-        return answer;
-    }
-    auto checked = check_shape(*answer);
-    if (!checked) {
-        return make_error(errc::invalid_argument,
-                          endpoint.text() + ": " + checked.failure().message);
-    }
-    return answer;
-}
-
-result<json> control_client::post_checked(std::string_view target, const json& body,
+result<json> control_client::call_checked(std::string_view method, std::string_view target,
+                                          const json& body,
                                           reef::status (*check_shape)(const json&)) const {
-    auto answer = call("POST", target, body);
+    auto answer = call(method, target, body);
     if (!answer) {
         return answer;
     }
@@ -243,10 +230,12 @@ result<json> control_client::post_checked(std::string_view target, const json& b
 }
 
 result<json> control_client::status() const {
-    return get_checked("/v1/status", check_status_shape);
+    return call_checked("GET", "/v1/status", json(), check_status_shape);
 }
 
-result<json> control_client::peers() const { return get_checked("/v1/peers", check_peers_shape); }
+result<json> control_client::peers() const {
+    return call_checked("GET", "/v1/peers", json(), check_peers_shape);
+}
 
 result<json> control_client::join(const host_port& address) const {
     return call("POST", "/v1/join", json{{"address", address.text()}});
@@ -260,19 +249,21 @@ result<json> control_client::dht_put(const std::string& name, const std::string&
     if (ttl_seconds != 0) {
         body["ttl_seconds"] = ttl_seconds;
     }
-    return post_checked("/v1/dht/put", body, check_dht_put_shape);
+    return call_checked("POST", "/v1/dht/put", body, check_dht_put_shape);
 }
 
 result<json> control_client::dht_get(const json& body) const {
-    return post_checked("/v1/dht/get", body, check_dht_get_shape);
+    return call_checked("POST", "/v1/dht/get", body, check_dht_get_shape);
 }
 
 result<json> control_client::dht_closest(const std::string& target_hex) const {
-    return post_checked("/v1/dht/closest", json{{"target", target_hex}}, check_dht_closest_shape);
+    return call_checked("POST", "/v1/dht/closest", json{{"target", target_hex}},
+                        check_dht_closest_shape);
 }
 
 result<json> control_client::dht_find(const std::string& node_id_hex) const {
-    return post_checked("/v1/dht/find", json{{"node_id", node_id_hex}}, check_dht_find_shape);
+    return call_checked("POST", "/v1/dht/find", json{{"node_id", node_id_hex}},
+                        check_dht_find_shape);
 }
 
 } // namespace reef::cli

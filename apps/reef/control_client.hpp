@@ -36,11 +36,9 @@ struct control_client {
     /// GET/POST `target`; a 2xx answer must be a JSON object, anything else becomes an error.
     result<nlohmann::json> call(std::string_view method, std::string_view target,
                                 const nlohmann::json& body) const;
-    /// GET `target` and check the answer's shape with `check_shape`.
-    result<nlohmann::json> get_checked(std::string_view target,
-                                       reef::status (*check_shape)(const nlohmann::json&)) const;
-    /// POST `body` to `target` and check the answer's shape with `check_shape`.
-    result<nlohmann::json> post_checked(std::string_view target, const nlohmann::json& body,
+    /// call() and check the answer's shape with `check_shape`.
+    result<nlohmann::json> call_checked(std::string_view method, std::string_view target,
+                                        const nlohmann::json& body,
                                         reef::status (*check_shape)(const nlohmann::json&)) const;
 };
 

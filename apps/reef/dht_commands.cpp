@@ -64,24 +64,12 @@ result<std::string> key_of(const control_client& client, const record_ref& ref) 
     return dht::record_key(*publisher, ref.name).hex();
 }
 
-int print_or_report(const global_options& global, const result<json>& answer,
-                    std::string (*render)(const json&)) {
-    if (!answer) {
-        return report(answer.failure());
-    }
-    if (global.json) {
-        print_json(*answer);
-    } else {
-        std::cout << render(*answer);
-    }
-    return exit_ok;
-}
 
 } // namespace
 
 int run_dht_put(const global_options& global, const dht_put_options& options) {
     const control_client client = dht_client_for(global);
-    return print_or_report(global, client.dht_put(options.name, options.value, options.ttl_seconds),
+    return show(global, client.dht_put(options.name, options.value, options.ttl_seconds),
                            render_dht_put);
 }
 
@@ -117,7 +105,7 @@ int run_dht_closest(const global_options& global, const std::string& ref_text) {
     if (!target) {
         return report(target.failure());
     }
-    return print_or_report(global, client.dht_closest(*target), render_dht_closest);
+    return show(global, client.dht_closest(*target), render_dht_closest);
 }
 
 int run_dht_find(const global_options& global, const std::string& node_id_hex) {
@@ -126,7 +114,7 @@ int run_dht_find(const global_options& global, const std::string& node_id_hex) {
         return report_usage(id.failure().message);
     }
     const control_client client = dht_client_for(global);
-    return print_or_report(global, client.dht_find(*id), render_dht_find);
+    return show(global, client.dht_find(*id), render_dht_find);
 }
 
 } // namespace reef::cli

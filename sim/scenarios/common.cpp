@@ -33,6 +33,17 @@ cluster_options cluster_options_for(const scenario_options& options, std::size_t
     return result;
 }
 
+id256 random_id(prng& random) {
+    id256::bytes_type bytes{};
+    for (std::size_t i = 0; i < bytes.size(); i += 8) {
+        const std::uint64_t word = random.next_u64();
+        for (std::size_t b = 0; b < 8; ++b) {
+            bytes[i + b] = static_cast<std::uint8_t>(word >> (8U * b));
+        }
+    }
+    return id256{bytes};
+}
+
 duration uniform(prng& random, duration low, duration high) {
     REEF_ASSERT(high >= low);
     return low + (high - low).scaled(random.unit());

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "reef/base/ids.hpp"
 #include "reef/base/prng.hpp"
 #include "reef/base/time.hpp"
 #include "sim/cluster.hpp"
@@ -113,6 +114,9 @@ std::vector<node_index> all_nodes(const cluster& nodes);
 
 /// Distinct nodes drawn uniformly from `candidates` (order of the draw).
 std::vector<node_index> pick(prng& random, std::vector<node_index> candidates, std::size_t count);
+
+/// A uniformly random 256-bit id (also usable as a key seed).
+id256 random_id(prng& random);
 
 /// Uniform duration in [low, high].
 duration uniform(prng& random, duration low, duration high);

@@ -36,6 +36,7 @@
 #include "reef/dht/record_store.hpp"
 #include "reef/dht/routing_table.hpp"
 #include "sim/network.hpp"
+#include "sim/scenarios/common.hpp"
 #include "sim/scheduler.hpp"
 #include "sim/trace.hpp"
 
@@ -80,17 +81,6 @@ std::uint64_t heap_bytes() {
 
 double kib_per(std::uint64_t bytes, std::size_t count) {
     return static_cast<double>(bytes) / 1024.0 / static_cast<double>(count);
-}
-
-node_id random_id(prng& random) {
-    id256::bytes_type bytes{};
-    for (std::size_t i = 0; i < bytes.size(); i += 8) {
-        const std::uint64_t word = random.next_u64();
-        for (std::size_t b = 0; b < 8; ++b) {
-            bytes[i + b] = static_cast<std::uint8_t>(word >> (8U * b));
-        }
-    }
-    return id256{bytes};
 }
 
 std::uint64_t prefix_of(const id256& id) {

@@ -57,31 +57,13 @@ constexpr std::size_t events_max = std::size_t{1} << 22U;
 
 crypto::identity identity_of(std::uint64_t seed, std::size_t index) {
     prng draw(seed ^ (0x9E3779B97F4A7C15ULL * (index + 1)));
-    crypto::seed32 bytes{};
-    for (std::size_t i = 0; i < bytes.size(); i += 8) {
-        const std::uint64_t word = draw.next_u64();
-        for (std::size_t b = 0; b < 8; ++b) {
-            bytes[i + b] = static_cast<std::uint8_t>(word >> (8U * b));
-        }
-    }
-    return crypto::identity::from_seed(bytes);
+    return crypto::identity::from_seed(random_id(draw).bytes());
 }
 
 host_port address_of(std::size_t index) {
     return host_port{fmt::format("10.{}.{}.{}", (index >> 16U) & 0xFFU, (index >> 8U) & 0xFFU,
                                  index & 0xFFU),
                      7400};
-}
-
-node_id random_id(prng& random) {
-    id256::bytes_type bytes{};
-    for (std::size_t i = 0; i < bytes.size(); i += 8) {
-        const std::uint64_t word = random.next_u64();
-        for (std::size_t b = 0; b < 8; ++b) {
-            bytes[i + b] = static_cast<std::uint8_t>(word >> (8U * b));
-        }
-    }
-    return id256{bytes};
 }
 
 struct in_transit {

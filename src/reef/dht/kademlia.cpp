@@ -273,8 +273,11 @@ void kademlia::on_reply(instant now, std::uint64_t unix_seconds, const node_id& 
 bool kademlia::accept_record(operation& op, const node_id& from, const record& found,
                              std::uint64_t unix_seconds) {
     (void)from;
-    if (op.kind != operation_kind::get || found.key != op.key ||
-        !verify(found, unix_seconds).ok()) {
+    // Holders usually return the very same record: a byte-identical copy of one already verified
+    // in this get needs no second signature check (about 80 us each).
+    const bool seen = op.best && *op.best == found && op.kind == operation_kind::get;
+    if (!seen && (op.kind != operation_kind::get || found.key != op.key ||
+                  !verify(found, unix_seconds).ok())) {
         // A record nobody asked for, for another key, forged or expired: the sender lies.
         ++stats_.records_rejected;
         return false;

@@ -24,9 +24,11 @@ ALLOWED = {
     "transport": {"base", "crypto", "wire"},
     "membership": {"base", "wire"},
     "dht": {"base", "wire", "crypto"},
-    "node": {"base", "wire", "crypto", "transport", "membership", "dht"},
-    "control": {"base", "wire", "crypto", "transport", "membership", "dht", "node"},
-    "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "node", "control"},
+    "replica": {"base", "wire"},
+    "node": {"base", "wire", "crypto", "transport", "membership", "dht", "replica"},
+    "control": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "node"},
+    "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "node",
+                "control"},
 }
 
 BANNED_OUTSIDE_RUNTIME = [

@@ -1,0 +1,582 @@
+#include "reef/replica/group.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "reef/base/assert.hpp"
+
+namespace reef::replica {
+
+status group_config::validate() const {
+    if (command_size_max == 0 || append_entries_max == 0 || uncommitted_max == 0 ||
+        log_retained_max == 0) {
+        return make_error(errc::invalid_argument, "replica group limits must be > 0");
+    }
+    if (resend_interval <= duration{} || epoch_change_timeout <= duration{}) {
+        return make_error(errc::invalid_argument, "replica group timeouts must be > 0");
+    }
+    return {};
+}
+
+group::group(const group_config& limits, group_id id, node_id self, std::vector<node_id> members,
+             std::optional<durable_state> recovered, std::uint64_t seed, instant now)
+    : limits_(limits), id_(id), self_(self), members_(std::move(members)), prng_(seed) {
+    REEF_ASSERT(limits.validate().ok());
+    REEF_ASSERT(!members_.empty());
+    REEF_ASSERT(std::is_sorted(members_.begin(), members_.end()));
+    REEF_ASSERT(std::adjacent_find(members_.begin(), members_.end()) == members_.end());
+    REEF_ASSERT(std::binary_search(members_.begin(), members_.end(), self_));
+    if (recovered) {
+        promised_ = recovered->promised_epoch;
+        if (!recovered->members.empty()) {
+            members_ = recovered->members;
+        }
+        base_ = recovered->base;
+        log_ = std::move(recovered->log);
+        commit_index_ = std::min(recovered->commit_index, last_index());
+        // The application rebuilds its state from the snapshot and the committed entries.
+        applied_index_ = base_ ? base_->last_index : 0;
+        if (base_) {
+            effects_.emplace_back(std::in_place_type<install_snapshot>, *base_);
+        }
+        for (const auto& kept : log_) {
+            if (kept.index <= commit_index_) {
+                effects_.emplace_back(std::in_place_type<apply>, kept);
+                applied_index_ = kept.index;
+            }
+        }
+    }
+    role_ = leader_of(promised_) == self_ ? role::leader : role::follower;
+    if (role_ == role::leader && (recovered || promised_ > 0)) {
+        // Volatile leader state was lost with the process: never lead this epoch again (it may
+        // have promised things it no longer remembers); hand over to the next epoch at once.
+        role_ = role::follower;
+        start_epoch_change(now);
+    } else if (recovered && role_ == role::follower) {
+        // Ask the leader for appends; if none comes, that leader is gone: move on.
+        awaiting_leader_ = true;
+        change_deadline_ = now + limits_.epoch_change_timeout;
+        effects_.emplace_back(std::in_place_type<send>, leader_of(promised_),
+                              epoch_change{promised_});
+    }
+    if (role_ == role::leader) {
+        for (const auto& member : members_) {
+            if (member != self_) {
+                progress_[member] = follower_progress{0, last_index() + 1, 0, 0, instant::never()};
+            }
+        }
+    }
+}
+
+node_id group::leader_of(std::uint64_t epoch) const {
+    return members_[static_cast<std::size_t>(epoch % members_.size())];
+}
+
+std::uint64_t group::last_index() const {
+    if (!log_.empty()) {
+        return log_.back().index;
+    }
+    return base_ ? base_->last_index : 0;
+}
+
+std::uint64_t group::last_epoch() const {
+    if (!log_.empty()) {
+        return log_.back().epoch;
+    }
+    return base_ ? base_->last_epoch : 0;
+}
+
+std::optional<std::uint64_t> group::epoch_at(std::uint64_t index) const {
+    if (index == 0) {
+        return 0;
+    }
+    const std::uint64_t base_index = base_ ? base_->last_index : 0;
+    if (index == base_index) {
+        return base_->last_epoch;
+    }
+    if (index < base_index || index > last_index()) {
+        return std::nullopt;
+    }
+    return log_[static_cast<std::size_t>(index - base_index - 1)].epoch;
+}
+
+result<std::uint64_t> group::submit(instant now, request_id request, std::string command) {
+    if (role_ != role::leader) {
+        return make_error(errc::failed_precondition,
+                          "not the leader of this group; epoch " + std::to_string(promised_) +
+                              " is led by " + leader().hex());
+    }
+    if (command.size() > limits_.command_size_max) {
+        return make_error(errc::invalid_argument,
+                          "command of " + std::to_string(command.size()) + " bytes exceeds " +
+                              std::to_string(limits_.command_size_max));
+    }
+    if (last_index() - commit_index_ >= limits_.uncommitted_max) {
+        return make_error(errc::resource_exhausted, "too many uncommitted entries in this group");
+    }
+    ++stats_.submitted;
+    const std::uint64_t index = last_index() + 1;
+    append_local({entry{index, promised_, request, std::move(command)}});
+    for (const auto& [member, progress] : progress_) {
+        if (progress.next == index) {
+            send_append(now, member);
+        }
+    }
+    advance_commit(now); // a group of one commits at once
+    return index;
+}
+
+void group::append_local(std::vector<entry> entries) {
+    if (entries.empty()) {
+        return;
+    }
+    REEF_ASSERT(entries.front().index <= last_index() + 1);
+    const std::uint64_t from = entries.front().index;
+    REEF_ASSERT(from > commit_index_); // committed entries are never overwritten
+    std::erase_if(log_, [&](const entry& kept) { return kept.index >= from; });
+    log_.insert(log_.end(), entries.begin(), entries.end());
+    effects_.emplace_back(std::in_place_type<persist_entries>, std::move(entries));
+    if (log_.size() > limits_.log_retained_max && !compaction_requested_) {
+        compaction_requested_ = true;
+        effects_.emplace_back(std::in_place_type<compaction_due>, applied_index_);
+    }
+}
+
+void group::on_message(instant now, const node_id& from, const message& incoming) {
+    if (!std::binary_search(members_.begin(), members_.end(), from) || from == self_) {
+        ++stats_.ignored;
+        return;
+    }
+    std::uint64_t epoch = 0;
+    if (const auto* stale = std::get_if<stale_epoch>(&incoming)) {
+        on_stale(now, *stale);
+        return;
+    }
+    std::visit(
+        [&](const auto& body) {
+            if constexpr (!std::is_same_v<std::decay_t<decltype(body)>, stale_epoch>) {
+                epoch = body.epoch;
+            }
+        },
+        incoming);
+    if (epoch < promised_) {
+        ++stats_.stale_messages;
+        effects_.emplace_back(std::in_place_type<send>, from, stale_epoch{promised_});
+        return;
+    }
+    if (const auto* asked = std::get_if<epoch_change>(&incoming)) {
+        on_epoch_change(now, from, *asked);
+    } else if (const auto* promised = std::get_if<epoch_promise>(&incoming)) {
+        on_epoch_promise(now, from, *promised);
+    } else if (const auto* appended = std::get_if<append>(&incoming)) {
+        on_append(now, from, *appended);
+    } else {
+        on_append_reply(now, from, std::get<append_reply>(incoming));
+    }
+}
+
+void group::start_epoch_change(instant now) { promise(now, promised_ + 1); }
+
+void group::on_member_down(instant now, const node_id& member) {
+    if (member == leader() && member != self_ && role_ != role::changing) {
+        start_epoch_change(now);
+    }
+}
+
+void group::promise(instant now, std::uint64_t epoch) {
+    REEF_ASSERT(epoch > promised_);
+    ++stats_.epoch_changes;
+    promised_ = epoch;
+    awaiting_leader_ = false;
+    progress_.clear();
+    promises_.clear();
+    set_role(role::changing);
+    effects_.emplace_back(std::in_place_type<persist_promise>, promised_, members_);
+    // Everyone learns of the epoch; the new leader gets this member's log.
+    for (const auto& member : members_) {
+        if (member != self_) {
+            effects_.emplace_back(std::in_place_type<send>, member, epoch_change{promised_});
+        }
+    }
+    epoch_promise mine{promised_, base_, log_, commit_index_};
+    if (leader_of(promised_) == self_) {
+        promises_[self_] = std::move(mine);
+    } else {
+        effects_.emplace_back(std::in_place_type<send>, leader_of(promised_), std::move(mine));
+    }
+    change_resend_at_ = now + limits_.resend_interval;
+    const auto jitter = limits_.epoch_change_timeout.scaled(prng_.unit());
+    change_deadline_ = now + limits_.epoch_change_timeout + jitter;
+    if (promises_.size() >= majority()) {
+        become_leader(now); // a group of one
+    }
+}
+
+void group::on_epoch_change(instant now, const node_id& from, const epoch_change& asked) {
+    if (asked.epoch > promised_) {
+        promise(now, asked.epoch);
+        return;
+    }
+    // The same epoch again (a resend, or a member that missed our promise).
+    if (role_ == role::changing && leader_of(promised_) != self_) {
+        effects_.emplace_back(std::in_place_type<send>, leader_of(promised_),
+                              epoch_promise{promised_, base_, log_, commit_index_});
+    } else if (role_ == role::leader) {
+        send_append(now, from);
+    }
+}
+
+void group::on_epoch_promise(instant now, const node_id& from, const epoch_promise& promised) {
+    if (promised.epoch > promised_) {
+        promise(now, promised.epoch);
+    }
+    if (leader_of(promised_) != self_) {
+        ++stats_.ignored;
+        return;
+    }
+    if (role_ == role::leader) {
+        send_append(now, from); // a late promise: bring that member up to date
+        return;
+    }
+    promises_[from] = promised;
+    if (promises_.size() >= majority()) {
+        become_leader(now);
+    }
+}
+
+void group::become_leader(instant now) {
+    // The most up-to-date log among the promises: greatest (last entry epoch, last index). Every
+    // committed entry is durable on a majority, which meets this majority, and a log holding a
+    // later epoch's entries holds every entry committed before that epoch.
+    auto last_of = [](const epoch_promise& p) {
+        if (!p.log.empty()) {
+            return std::make_pair(p.log.back().epoch, p.log.back().index);
+        }
+        return p.base ? std::make_pair(p.base->last_epoch, p.base->last_index)
+                      : std::make_pair(std::uint64_t{0}, std::uint64_t{0});
+    };
+    const epoch_promise* best = nullptr;
+    std::uint64_t known_commit = commit_index_;
+    for (const auto& [member, promised] : promises_) {
+        if (best == nullptr || last_of(*best) < last_of(promised)) {
+            best = &promised;
+        }
+        known_commit = std::max(known_commit, promised.commit_index);
+    }
+    REEF_ASSERT(best != nullptr);
+    if (std::make_pair(last_epoch(), last_index()) < last_of(*best)) {
+        const epoch_promise adopted = *best; // copy: promises_ is cleared below
+        if (adopted.base && (!base_ || base_->last_index < adopted.base->last_index)) {
+            adopt_snapshot(*adopted.base);
+        }
+        // Committed entries are the same everywhere: take the adopted log after our commit.
+        std::vector<entry> suffix;
+        for (const auto& kept : adopted.log) {
+            if (kept.index > commit_index_) {
+                suffix.push_back(kept);
+            }
+        }
+        append_local(std::move(suffix));
+    }
+    std::map<node_id, std::uint64_t> promised_last;
+    for (const auto& [member, promised] : promises_) {
+        promised_last[member] = last_of(promised).second;
+    }
+    promises_.clear();
+    set_role(role::leader);
+    change_deadline_ = instant::never();
+    change_resend_at_ = instant::never();
+    // A no-op in the new epoch: committing it commits everything before it.
+    append_local({entry{last_index() + 1, promised_, request_id{}, std::string{}}});
+    for (const auto& member : members_) {
+        if (member == self_) {
+            continue;
+        }
+        // Resume after the follower's last entry (or at the no-op); a mismatch walks back.
+        auto& progress = progress_[member];
+        progress.match = 0;
+        const auto known = promised_last.find(member);
+        progress.next = known != promised_last.end() ? std::min(known->second + 1, last_index())
+                                                     : last_index();
+        progress.next = std::max<std::uint64_t>(progress.next, 1);
+        send_append(now, member);
+    }
+    set_commit(std::min(known_commit, last_index()));
+    advance_commit(now);
+}
+
+void group::send_append(instant now, const node_id& to) {
+    auto found = progress_.find(to);
+    if (found == progress_.end()) {
+        return;
+    }
+    auto& progress = found->second;
+    const std::uint64_t base_index = base_ ? base_->last_index : 0;
+    append out;
+    out.epoch = promised_;
+    out.commit_index = commit_index_;
+    if (progress.next <= base_index) {
+        out.base = base_;
+        progress.next = base_index + 1;
+    }
+    out.prev_index = progress.next - 1;
+    const auto prev_epoch = epoch_at(out.prev_index);
+    REEF_ASSERT(prev_epoch.has_value());
+    out.prev_epoch = *prev_epoch;
+    for (std::uint64_t i = progress.next; i <= last_index(); ++i) {
+        if (out.entries.size() >= limits_.append_entries_max) {
+            break;
+        }
+        out.entries.push_back(log_[static_cast<std::size_t>(i - base_index - 1)]);
+    }
+    progress.resend_at = now + limits_.resend_interval;
+    progress.commit_sent = commit_index_;
+    effects_.emplace_back(std::in_place_type<send>, to, std::move(out));
+}
+
+void group::on_append(instant now, const node_id& from, const append& incoming) {
+    if (from != leader_of(incoming.epoch)) {
+        ++stats_.ignored;
+        return;
+    }
+    if (incoming.epoch > promised_) {
+        promised_ = incoming.epoch;
+        effects_.emplace_back(std::in_place_type<persist_promise>, promised_, members_);
+    }
+    if (role_ != role::follower) {
+        set_role(role::follower);
+        progress_.clear();
+        promises_.clear();
+    }
+    awaiting_leader_ = false;
+    change_deadline_ = instant::never();
+    change_resend_at_ = instant::never();
+    if (incoming.base && (!base_ || base_->last_index < incoming.base->last_index)) {
+        adopt_snapshot(*incoming.base);
+    }
+    const auto local_prev = epoch_at(incoming.prev_index);
+    if (!local_prev || *local_prev != incoming.prev_epoch) {
+        ++stats_.rejected_appends;
+        const std::uint64_t hint =
+            std::max(commit_index_, std::min(last_index(), incoming.prev_index - 1));
+        effects_.emplace_back(std::in_place_type<send>, from,
+                              append_reply{promised_, false, hint, commit_index_});
+        return;
+    }
+    // Skip entries already held with the same epoch; overwrite from the first conflict.
+    std::vector<entry> fresh;
+    for (const auto& offered : incoming.entries) {
+        if (!fresh.empty()) {
+            fresh.push_back(offered);
+            continue;
+        }
+        const auto held = epoch_at(offered.index);
+        if (offered.index <= (base_ ? base_->last_index : 0) || (held && *held == offered.epoch)) {
+            continue;
+        }
+        fresh.push_back(offered);
+    }
+    if (!fresh.empty() && fresh.front().index <= commit_index_) {
+        // A leader contradicting a committed entry: impossible between correct members.
+        ++stats_.ignored;
+        return;
+    }
+    append_local(std::move(fresh));
+    const std::uint64_t matched = incoming.prev_index + incoming.entries.size();
+    set_commit(std::min(incoming.commit_index, matched));
+    effects_.emplace_back(std::in_place_type<send>, from,
+                          append_reply{promised_, true, matched, commit_index_});
+    (void)now;
+}
+
+void group::on_append_reply(instant now, const node_id& from, const append_reply& reply) {
+    if (reply.epoch > promised_) {
+        promise(now, reply.epoch);
+        return;
+    }
+    if (role_ != role::leader || reply.epoch != promised_) {
+        ++stats_.ignored;
+        return;
+    }
+    auto& progress = progress_.at(from);
+    progress.commit_acked = std::max(progress.commit_acked, reply.commit_index);
+    if (reply.accepted) {
+        progress.match = std::max(progress.match, std::min(reply.last_index, last_index()));
+        progress.next = std::max(progress.next, progress.match + 1);
+        advance_commit(now);
+    } else {
+        progress.next = std::max<std::uint64_t>(
+            1, std::min(progress.next - 1, reply.last_index + 1));
+    }
+    if (progress.next <= last_index() || progress.commit_sent < commit_index_) {
+        send_append(now, from);
+    } else if (progress.commit_acked >= commit_index_) {
+        progress.resend_at = instant::never(); // caught up: idle until the next submission
+    }
+}
+
+void group::on_stale(instant now, const stale_epoch& stale) {
+    if (stale.promised > promised_) {
+        promise(now, stale.promised);
+    }
+}
+
+void group::advance_commit(instant now) {
+    if (role_ != role::leader) {
+        return;
+    }
+    // The highest index a majority holds durably (this leader holds its whole log: its appends
+    // were persisted before anything it sent after them).
+    std::vector<std::uint64_t> matches{last_index()};
+    for (const auto& [member, progress] : progress_) {
+        matches.push_back(progress.match);
+    }
+    std::sort(matches.begin(), matches.end(), std::greater<>());
+    const std::uint64_t candidate = matches[majority() - 1];
+    if (candidate > commit_index_ && epoch_at(candidate) == promised_) {
+        set_commit(candidate);
+        // Followers learn the commit from the next append; tell the ones that are up to date
+        // now, so they apply (and could take over) without waiting for more traffic.
+        for (const auto& [member, progress] : progress_) {
+            if (progress.next > last_index() && progress.commit_sent < commit_index_) {
+                send_append(now, member);
+            }
+        }
+    }
+}
+
+void group::set_commit(std::uint64_t commit_index) {
+    if (commit_index <= commit_index_) {
+        return;
+    }
+    REEF_ASSERT(commit_index <= last_index());
+    stats_.committed += commit_index - commit_index_;
+    commit_index_ = commit_index;
+    effects_.emplace_back(std::in_place_type<persist_commit>, commit_index_);
+    const std::uint64_t base_index = base_ ? base_->last_index : 0;
+    while (applied_index_ < commit_index_) {
+        ++applied_index_;
+        effects_.emplace_back(std::in_place_type<apply>,
+                              log_[static_cast<std::size_t>(applied_index_ - base_index - 1)]);
+    }
+}
+
+void group::adopt_snapshot(const snapshot& base) {
+    std::erase_if(log_, [&](const entry& kept) { return kept.index <= base.last_index; });
+    // Entries after the snapshot that do not follow it are dropped with it.
+    if (!log_.empty() && log_.front().index != base.last_index + 1) {
+        log_.clear();
+    }
+    base_ = base;
+    effects_.emplace_back(std::in_place_type<persist_snapshot>, base);
+    if (applied_index_ < base.last_index) {
+        applied_index_ = base.last_index;
+        effects_.emplace_back(std::in_place_type<install_snapshot>, base);
+    }
+    commit_index_ = std::max(commit_index_, base.last_index);
+}
+
+void group::compact(const snapshot& base) {
+    REEF_ASSERT(base.last_index <= applied_index_);
+    compaction_requested_ = false;
+    if (base_ && base_->last_index >= base.last_index) {
+        return;
+    }
+    std::erase_if(log_, [&](const entry& kept) { return kept.index <= base.last_index; });
+    base_ = base;
+    effects_.emplace_back(std::in_place_type<persist_snapshot>, base);
+}
+
+void group::set_role(role next) {
+    if (role_ == next && next != role::changing) {
+        return;
+    }
+    role_ = next;
+    effects_.emplace_back(std::in_place_type<role_changed>, promised_, leader_of(promised_),
+                          next == role::leader);
+}
+
+void group::on_tick(instant now) {
+    if (awaiting_leader_ && now >= change_deadline_) {
+        awaiting_leader_ = false;
+        start_epoch_change(now);
+        return;
+    }
+    if (role_ == role::changing) {
+        if (now >= change_deadline_) {
+            start_epoch_change(now); // that leader never came: try the next one
+            return;
+        }
+        if (now >= change_resend_at_) {
+            change_resend_at_ = now + limits_.resend_interval;
+            for (const auto& member : members_) {
+                if (member != self_) {
+                    effects_.emplace_back(std::in_place_type<send>, member,
+                                          epoch_change{promised_});
+                }
+            }
+            if (leader_of(promised_) != self_) {
+                effects_.emplace_back(std::in_place_type<send>, leader_of(promised_),
+                                      epoch_promise{promised_, base_, log_, commit_index_});
+            }
+        }
+        return;
+    }
+    if (role_ == role::leader) {
+        for (auto& [member, progress] : progress_) {
+            if (now >= progress.resend_at) {
+                if (progress.match < last_index() || progress.commit_acked < commit_index_) {
+                    send_append(now, member);
+                } else {
+                    progress.resend_at = instant::never();
+                }
+            }
+        }
+    }
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> group::progress_of(
+    const node_id& member) const {
+    auto found = progress_.find(member);
+    if (found == progress_.end()) {
+        return std::nullopt;
+    }
+    return std::make_pair(found->second.match, found->second.next);
+}
+
+std::vector<effect> group::take_effects() { return std::exchange(effects_, {}); }
+
+instant group::next_deadline() const {
+    if (awaiting_leader_) {
+        return change_deadline_;
+    }
+    if (role_ == role::changing) {
+        return std::min(change_deadline_, change_resend_at_);
+    }
+    instant earliest = instant::never();
+    if (role_ == role::leader) {
+        for (const auto& [member, progress] : progress_) {
+            earliest = std::min(earliest, progress.resend_at);
+        }
+    }
+    return earliest;
+}
+
+void group::check_invariants() const {
+    const std::uint64_t base_index = base_ ? base_->last_index : 0;
+    for (std::size_t i = 0; i < log_.size(); ++i) {
+        REEF_ASSERT(log_[i].index == base_index + 1 + i);
+    }
+    REEF_ASSERT(applied_index_ <= commit_index_);
+    REEF_ASSERT(commit_index_ <= last_index());
+    if (role_ == role::leader) {
+        REEF_ASSERT(leader_of(promised_) == self_);
+        REEF_ASSERT(last_epoch() == promised_);
+        for (const auto& [member, progress] : progress_) {
+            REEF_ASSERT(progress.match <= last_index());
+            REEF_ASSERT(progress.next >= 1);
+        }
+    }
+}
+
+} // namespace reef::replica

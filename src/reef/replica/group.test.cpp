@@ -358,7 +358,8 @@ TEST(replica_group, random_faults_never_break_agreement_or_lose_acknowledged_wri
         harness cluster(seed % 2 == 0 ? 3 : 5, seed);
         std::uint64_t sequence = 0;
         std::uint64_t acknowledged = 0;
-        std::map<std::uint64_t, std::pair<std::size_t, std::uint64_t>> pending; // seq -> (member, index)
+        // sequence -> (member that accepted it, index it got there)
+        std::map<std::uint64_t, std::pair<std::size_t, std::uint64_t>> pending;
         for (int step = 0; step < 400; ++step) {
             const std::uint64_t draw = cluster.random().next_u64() % 100;
             if (draw < 30) {

@@ -12,6 +12,8 @@ target_link_libraries(reef_dep_asio INTERFACE Threads::Threads)
 
 pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 find_package(Protobuf REQUIRED)
+# SQLite 3.37+ (STRICT tables); only runtime/ may link it.
+find_package(SQLite3 3.37 REQUIRED)
 find_package(fmt CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)

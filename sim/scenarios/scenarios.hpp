@@ -12,5 +12,6 @@ scenario partition_scenario();
 scenario restart_scenario();
 scenario dht_scenario();
 scenario dht_protocol_scenario();
+scenario kv_linearizability_scenario();
 
 } // namespace reef::sim::detail

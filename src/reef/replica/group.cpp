@@ -133,7 +133,11 @@ void group::append_local(std::vector<entry> entries) {
     REEF_ASSERT(entries.front().index <= last_index() + 1);
     const std::uint64_t from = entries.front().index;
     REEF_ASSERT(from > commit_index_); // committed entries are never overwritten
-    std::erase_if(log_, [&](const entry& kept) { return kept.index >= from; });
+    // The log is dense: the entry at `from` sits at position from - base - 1.
+    const std::uint64_t base_index = base_ ? base_->last_index : 0;
+    REEF_ASSERT(from > base_index);
+    const auto keep = static_cast<std::size_t>(from - base_index - 1);
+    log_.resize(std::min(log_.size(), keep));
     log_.insert(log_.end(), entries.begin(), entries.end());
     effects_.emplace_back(std::in_place_type<persist_entries>, std::move(entries));
     if (log_.size() > limits_.log_retained_max && !compaction_requested_) {

@@ -41,8 +41,9 @@ void apply_append(durable_state& state, std::span<const entry> entries) {
         return;
     }
     const std::uint64_t from = entries[skip].index;
-    // Drop the entry at `from` and everything after it, then append.
-    std::erase_if(state.log, [&](const entry& kept) { return kept.index >= from; });
+    // Drop the entry at `from` and everything after it (the log is dense), then append.
+    state.log.resize(std::min<std::size_t>(state.log.size(),
+                                           static_cast<std::size_t>(from - base_index - 1)));
     state.log.insert(state.log.end(), entries.begin() + static_cast<std::ptrdiff_t>(skip),
                      entries.end());
     REEF_ASSERT(state.log.empty() || state.log.front().index == base_index + 1);

@@ -292,7 +292,7 @@ bool kademlia::accept_record(operation& op, const node_id& from, const record& f
 void kademlia::on_store_reply(instant now, operation_id id, operation& op, const node_id& from,
                               const store_reply& verdict) {
     auto pending = op.stores_in_flight.find(block_of(verdict.query_id));
-    if (pending == op.stores_in_flight.end() || pending->second != from) {
+    if (pending == op.stores_in_flight.end() || pending->second.id != from) {
         ++stats_.replies_unsolicited;
         return;
     }
@@ -328,7 +328,7 @@ void kademlia::on_unreachable(instant now, const node_id& to) {
             }
         }
         for (auto pending = op.stores_in_flight.begin(); pending != op.stores_in_flight.end();) {
-            if (pending->second == to) {
+            if (pending->second.id == to) {
                 ++op.store_failed;
                 blocks_.erase(pending->first);
                 pending = op.stores_in_flight.erase(pending);
@@ -389,7 +389,19 @@ void kademlia::tick_operation(instant now, operation_id id) {
         return;
     }
     if (op.storing) {
-        if (now >= op.store_deadline) {
+        if (now >= op.store_deadline && !op.stores_retried) {
+            // Once more to the silent holders (new query ids), waiting twice as long.
+            op.stores_retried = true;
+            op.store_deadline = now + limits_.store_timeout * 2;
+            for (auto& [block, holder] : std::exchange(op.stores_in_flight, {})) {
+                blocks_.erase(block);
+                const std::uint64_t again = next_block();
+                blocks_.emplace(again, id);
+                effects_.emplace_back(std::in_place_type<send_message>, holder,
+                                      dht::store{again << block_bits, *op.to_store});
+                op.stores_in_flight.emplace(again, std::move(holder));
+            }
+        } else if (now >= op.store_deadline) {
             op.store_failed += op.stores_in_flight.size();
             finish_store(id);
         }
@@ -602,7 +614,7 @@ void kademlia::start_store_round(instant now, operation_id id, const lookup_resu
         }
         const std::uint64_t block = next_block();
         blocks_.emplace(block, id);
-        op.stores_in_flight.emplace(block, holder.id);
+        op.stores_in_flight.emplace(block, to_wire(holder));
         effects_.emplace_back(std::in_place_type<send_message>, to_wire(holder),
                               dht::store{block << block_bits, *op.to_store});
         ++sent;

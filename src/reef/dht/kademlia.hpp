@@ -194,7 +194,8 @@ private:
         // put: the record, then the store round once the lookup is done.
         std::optional<record> to_store;
         bool storing = false;
-        std::map<std::uint64_t, node_id> stores_in_flight;  // query block -> node
+        std::map<std::uint64_t, wire_contact> stores_in_flight;  // query block -> node
+        bool stores_retried = false;
         std::vector<node_id> stored_on;
         std::size_t store_failed = 0;
         instant store_deadline;

@@ -77,6 +77,10 @@ struct network {
                 queue.pop_front();
                 now = now + duration::microseconds(100);
                 if (silent.contains(next.to)) {
+                    auto decoded = decode(next.bytes);
+                    if (decoded.ok() && std::holds_alternative<dht::store>(*decoded)) {
+                        ++stores_to_silent;
+                    }
                     continue;
                 }
                 auto decoded = decode(next.bytes);
@@ -151,6 +155,7 @@ struct network {
     std::deque<in_transit> queue;
     std::vector<std::pair<std::size_t, operation_done>> done;
     std::set<std::size_t> silent;
+    std::size_t stores_to_silent = 0;
 };
 
 TEST(kademlia, config_validation_names_the_setting) {
@@ -232,6 +237,42 @@ TEST(kademlia, closest_returns_the_true_k_closest_live_nodes) {
         expected.resize(20);
         EXPECT_EQ(got, expected) << "round " << round;
     }
+}
+
+TEST(kademlia, a_silent_holder_is_sent_the_store_twice_then_counted_as_failed) {
+    network net(25);
+    net.join_all();
+    const id256 key = record_key(net.ids[4], "r");
+    const auto holders = net.true_closest(key, 20);
+    std::size_t mute = 0;
+    while (net.ids[mute] == net.ids[4] ||
+           std::find(holders.begin(), holders.end(), net.ids[mute]) == holders.end()) {
+        ++mute;
+    }
+    // The holder answers the lookup and goes silent when the first store is on its way.
+    auto put = net.nodes[4]->start_put(net.now, net.unix_now(), "r", "v");
+    ASSERT_TRUE(put.ok());
+    net.drain(4);
+    for (int i = 0; i < 400 && net.nodes[4]->operations_in_flight() > 0; ++i) {
+        if (net.queue.empty()) {
+            break;
+        }
+        auto decoded = decode(net.queue.front().bytes);
+        if (decoded.ok() && std::holds_alternative<dht::store>(*decoded)) {
+            net.silent = {mute};
+            break;
+        }
+        auto next = std::move(net.queue.front());
+        net.queue.pop_front();
+        net.nodes[next.to]->on_message(net.now, net.unix_now(), net.ids[next.from],
+                                       address_of(next.from), *decoded);
+        net.drain(next.to);
+    }
+    auto stored = net.wait_for(4, put);
+    ASSERT_TRUE(stored.outcome.ok()) << stored.outcome.failure().describe();
+    EXPECT_EQ(net.stores_to_silent, 2U); // the store and its one retry
+    EXPECT_EQ(std::get<put_result>(*stored.outcome).failed, 1U);
+    EXPECT_EQ(std::get<put_result>(*stored.outcome).stored_on.size(), 19U);
 }
 
 TEST(kademlia, every_node_finds_every_other_by_id) {

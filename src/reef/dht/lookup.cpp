@@ -229,8 +229,23 @@ void lookup::on_tick(instant now) {
         return;
     }
     for (std::uint64_t query_id : expired) {
+        const id256 key = in_flight_.at(query_id);
+        candidate& entry = candidates_.at(key);
+        if (entry.retries < limits_.query_retries) {
+            // Ask again under a new id (a late answer to the old one is unsolicited), waiting
+            // twice as long.
+            entry.retries++;
+            in_flight_.erase(query_id);
+            entry.query_id = next_query_id_++;
+            entry.deadline = now + timeout_for(entry.peer) * (std::int64_t{1} << entry.retries);
+            in_flight_.emplace(entry.query_id, key);
+            effects_.push_back(query{entry.peer, entry.query_id});
+            stats_.retries++;
+            stats_.queries_sent++;
+            continue;
+        }
         stats_.timeouts++;
-        fail(candidates_.find(in_flight_.at(query_id)));
+        fail(candidates_.find(key));
     }
     advance(now);
 }

@@ -61,6 +61,10 @@ struct lookup_config {
     duration timeout_default = duration::seconds(1);
     /// Longest chain of queries (hops) before the lookup settles for what it has.
     std::size_t rounds_max = 16;
+    /// A query that times out is sent again this many times (with a new query id and twice the
+    /// timeout each time) before its node counts as failed: one lost datagram or a slow moment
+    /// must not drop a live node from the result.
+    std::size_t query_retries = 1;
     /// Candidates remembered; beyond it the farthest unqueried ones are dropped.
     std::size_t candidates_max = 512;
     /// Largest contact list accepted in one response (normally result_size).
@@ -87,7 +91,8 @@ enum class response_outcome : std::uint8_t {
 struct lookup_stats {
     std::uint64_t queries_sent = 0;
     std::uint64_t answered = 0;
-    std::uint64_t timeouts = 0;
+    std::uint64_t timeouts = 0;           // queries given up after their last retry
+    std::uint64_t retries = 0;
     std::uint64_t failures = 0;           // on_failure from the transport
     std::uint64_t unsolicited = 0;
     std::uint64_t wrong_sender = 0;
@@ -146,6 +151,7 @@ private:
         std::uint32_t known_by = 0;   // bit p: path p learned it
         std::size_t depth = 0;        // queries needed to learn it (0 = initial contact)
         std::uint64_t query_id = 0;
+        std::size_t retries = 0;
         instant sent_at;
         instant deadline;
     };

@@ -156,6 +156,7 @@ TEST_F(hand_fed, silent_contacts_time_out_by_rtt) {
                make_contact(random_id(random))};
     limits.paths = 1;
     limits.parallelism = 3;
+    limits.query_retries = 0;
     lookup l(limits, self, target, initial, 1, start);
     auto queries = l.take_effects();
     ASSERT_EQ(queries.size(), 3U);
@@ -174,6 +175,40 @@ TEST_F(hand_fed, silent_contacts_time_out_by_rtt) {
     EXPECT_EQ(l.on_response(start + ms(2000), queries[0].query_id, queries[0].to.id, {}),
               response_outcome::unsolicited);
     l.check_invariants();
+}
+
+TEST_F(hand_fed, a_timed_out_query_is_retried_once_with_twice_the_timeout) {
+    initial = {make_contact(random_id(random), ms(100))};
+    limits.paths = 1;
+    lookup l(limits, self, target, initial, 1, start);
+    auto first = l.take_effects();
+    ASSERT_EQ(first.size(), 1U);
+    l.on_tick(start + ms(400)); // 4 x 100 ms: ask again
+    auto again = l.take_effects();
+    ASSERT_EQ(again.size(), 1U);
+    EXPECT_EQ(again[0].to.id, first[0].to.id);
+    EXPECT_NE(again[0].query_id, first[0].query_id);
+    EXPECT_EQ(l.stats().retries, 1U);
+    EXPECT_EQ(l.stats().timeouts, 0U);
+    EXPECT_EQ(l.next_deadline(), start + ms(400) + ms(800));
+    // The late answer to the first query is unsolicited; the answer to the retry counts.
+    EXPECT_EQ(l.on_response(start + ms(500), first[0].query_id, first[0].to.id, {}),
+              response_outcome::unsolicited);
+    EXPECT_EQ(l.on_response(start + ms(500), again[0].query_id, again[0].to.id, {}),
+              response_outcome::accepted);
+    EXPECT_TRUE(l.done());
+    ASSERT_EQ(l.result().closest.size(), 1U);
+
+    // Silent twice: failed after the retry's deadline.
+    lookup silent(limits, self, target, initial, 100, start);
+    (void)silent.take_effects();
+    silent.on_tick(start + ms(400));
+    (void)silent.take_effects();
+    silent.on_tick(start + ms(1200));
+    EXPECT_TRUE(silent.done());
+    EXPECT_EQ(silent.stats().timeouts, 1U);
+    EXPECT_TRUE(silent.result().closest.empty());
+    silent.check_invariants();
 }
 
 TEST_F(hand_fed, candidates_are_bounded) {

@@ -61,6 +61,8 @@ result<addressed_message> decode(std::string_view bytes);
 
 /// The shape rules decode() enforces, for messages built in memory (a group's outgoing messages
 /// before they are encoded, or the simulator's). invalid_argument names the first bad field.
+/// A group's promise carries its whole retained log and snapshot, which can exceed the bounds:
+/// a driver checks this before encode() and does not send what fails it.
 [[nodiscard]] status validate(const message& body);
 
 } // namespace reef::replica

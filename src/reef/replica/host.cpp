@@ -1,0 +1,300 @@
+#include "reef/replica/host.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "reef/base/assert.hpp"
+
+namespace reef::replica {
+
+status host_config::validate() const {
+    if (auto inner = group.validate(); !inner) {
+        return inner;
+    }
+    if (groups_max == 0 || requests_max == 0 || members_max == 0) {
+        return make_error(errc::invalid_argument, "host limits must be > 0");
+    }
+    if (retry_interval <= duration{} || request_timeout <= retry_interval) {
+        return make_error(errc::invalid_argument, "need 0 < retry_interval < request_timeout");
+    }
+    return {};
+}
+
+host::host(const host_config& limits, node_id self, application& app, std::uint64_t seed)
+    : limits_(limits), self_(self), app_(app), seed_(seed) {
+    REEF_ASSERT(limits.validate().ok());
+    REEF_ASSERT(!self.is_zero());
+}
+
+bool host::acceptable(const std::vector<node_id>& members) const {
+    return !members.empty() && members.size() <= limits_.members_max &&
+           std::is_sorted(members.begin(), members.end()) &&
+           std::adjacent_find(members.begin(), members.end()) == members.end() &&
+           std::none_of(members.begin(), members.end(),
+                        [](const node_id& id) { return id.is_zero(); }) &&
+           std::binary_search(members.begin(), members.end(), self_);
+}
+
+const group* host::find(const group_id& id) const {
+    auto found = groups_.find(id);
+    return found == groups_.end() ? nullptr : found->second.get();
+}
+
+group* host::open(instant now, const group_id& id, const std::vector<node_id>& members) {
+    if (auto found = groups_.find(id); found != groups_.end()) {
+        return found->second.get();
+    }
+    if (!acceptable(members) || groups_.size() >= limits_.groups_max) {
+        ++stats_.refused;
+        return nullptr;
+    }
+    ++stats_.groups_created;
+    auto& core = groups_[id];
+    core = std::make_unique<group>(limits_.group, id, self_, members, std::nullopt,
+                                   seed_ + stats_.groups_created, now);
+    // The member set is durable before anything else about the group, so a restart finds it.
+    effects_.emplace_back(std::in_place_type<host_persist>, id, persist_promise{0, members});
+    drain(now, id, *core);
+    return core.get();
+}
+
+void host::recover(instant now, const group_id& id, durable_state state) {
+    REEF_ASSERT(!groups_.contains(id));
+    if (!acceptable(state.members)) {
+        ++stats_.refused; // not a member (any more), or a damaged record: leave it alone
+        return;
+    }
+    auto members = state.members;
+    auto& core = groups_[id];
+    core = std::make_unique<group>(limits_.group, id, self_, std::move(members),
+                                   std::move(state), seed_ + groups_.size(), now);
+    drain(now, id, *core);
+}
+
+result<std::uint64_t> host::submit(instant now, const group_id& id, std::vector<node_id> members,
+                                   request_id request, std::string command) {
+    if (members.empty() || members.size() > limits_.members_max ||
+        !std::is_sorted(members.begin(), members.end())) {
+        return make_error(errc::invalid_argument, "a group needs 1 to " +
+                                                      std::to_string(limits_.members_max) +
+                                                      " members, sorted");
+    }
+    if (command.size() > limits_.group.command_size_max) {
+        return make_error(errc::invalid_argument, "command too large");
+    }
+    if (pending_.size() >= limits_.requests_max) {
+        return make_error(errc::resource_exhausted, "too many requests in flight");
+    }
+    ++stats_.requests_submitted;
+    const std::uint64_t id_of_request = next_id_++;
+    const group* known = find(id);
+    const node_id target = known != nullptr ? known->leader() : members.front();
+    auto& waiting = pending_[id_of_request];
+    waiting = pending{id, std::move(members), request, std::move(command), target,
+                      now + limits_.retry_interval, now + limits_.request_timeout};
+    send_request(now, target, id_of_request, waiting);
+    return id_of_request;
+}
+
+void host::send_request(instant now, const node_id& to, std::uint64_t id,
+                        const pending& waiting) {
+    client_request asked{id, waiting.group, waiting.members, waiting.request, waiting.command};
+    if (to == self_) {
+        accept(now, self_, asked);
+        return;
+    }
+    effects_.emplace_back(std::in_place_type<host_send>, to, std::move(asked));
+}
+
+void host::accept(instant now, const node_id& requester, const client_request& asked) {
+    auto reply = [&](client_answer answer) {
+        answer.id = asked.id;
+        if (requester == self_) {
+            on_message(now, self_, answer);
+        } else {
+            effects_.emplace_back(std::in_place_type<host_send>, requester, std::move(answer));
+        }
+    };
+    group* core = open(now, asked.group, asked.members);
+    if (core == nullptr) {
+        reply(client_answer{0, false, {}, std::nullopt});
+        return;
+    }
+    if (core->current_role() != role::leader) {
+        const node_id leader = core->leader();
+        reply(client_answer{0, false, {},
+                            leader == self_ ? std::nullopt : std::optional<node_id>(leader)});
+        return;
+    }
+    for (const auto& [where, who] : awaited_) {
+        if (where.first == asked.group && who.request == asked.request) {
+            return; // a retry of a request already in the log: its apply answers
+        }
+    }
+    if (awaited_.size() >= limits_.requests_max) {
+        reply(client_answer{0, false, {}, std::nullopt});
+        return;
+    }
+    auto index = core->submit(now, asked.request, asked.command);
+    if (!index) {
+        reply(client_answer{0, false, {}, std::nullopt});
+        return;
+    }
+    awaited_[{asked.group, *index}] = awaited{requester, asked.id, asked.request};
+    drain(now, asked.group, *core);
+}
+
+void host::on_message(instant now, const node_id& from, const host_message& incoming) {
+    if (const auto* traffic = std::get_if<group_traffic>(&incoming)) {
+        if (group* core = open(now, traffic->group, traffic->members)) {
+            core->on_message(now, from, traffic->body);
+            drain(now, traffic->group, *core);
+        }
+        return;
+    }
+    if (const auto* asked = std::get_if<client_request>(&incoming)) {
+        accept(now, from, *asked);
+        return;
+    }
+    const auto& answer = std::get<client_answer>(incoming);
+    auto waiting = pending_.find(answer.id);
+    if (waiting == pending_.end() || (from != self_ && from != waiting->second.target)) {
+        return; // late, duplicate, or not from whom we asked
+    }
+    if (answer.applied) {
+        ++stats_.requests_answered;
+        finish(answer.id, answer.answer);
+        return;
+    }
+    if (answer.leader && *answer.leader != waiting->second.target &&
+        std::binary_search(waiting->second.members.begin(), waiting->second.members.end(),
+                           *answer.leader)) {
+        ++stats_.redirects;
+        waiting->second.target = *answer.leader;
+        send_request(now, waiting->second.target, answer.id, waiting->second);
+    }
+    // Otherwise: nobody leads yet (or the leader is busy); the retry timer asks again.
+}
+
+void host::on_member_down(instant now, const node_id& member) {
+    for (auto& [id, core] : groups_) {
+        core->on_member_down(now, member);
+        drain(now, id, *core);
+    }
+}
+
+void host::on_tick(instant now) {
+    for (auto& [id, core] : groups_) {
+        if (core->next_deadline() <= now) {
+            core->on_tick(now);
+            drain(now, id, *core);
+        }
+    }
+    std::vector<std::uint64_t> due;
+    for (const auto& [id, waiting] : pending_) {
+        if (waiting.next_retry <= now || waiting.deadline <= now) {
+            due.push_back(id);
+        }
+    }
+    for (std::uint64_t id : due) {
+        auto found = pending_.find(id);
+        if (found == pending_.end()) {
+            continue;
+        }
+        if (found->second.deadline <= now) {
+            ++stats_.requests_timed_out;
+            finish(id, make_error(errc::timeout, "no answer from the group within the timeout"));
+            continue;
+        }
+        ++stats_.retries;
+        found->second.next_retry = now + limits_.retry_interval;
+        // Ask the leader this node knows of if it hosts the group; otherwise the silent target
+        // may be down: try the next member.
+        auto& waiting = found->second;
+        if (const group* known = find(waiting.group)) {
+            waiting.target = known->leader();
+        } else {
+            auto at = std::upper_bound(waiting.members.begin(), waiting.members.end(),
+                                       waiting.target);
+            waiting.target = at == waiting.members.end() ? waiting.members.front() : *at;
+        }
+        send_request(now, found->second.target, id, found->second);
+    }
+}
+
+void host::drain(instant now, const group_id& id, group& core) {
+    bool compact_now = false;
+    for (auto& produced : core.take_effects()) {
+        if (auto* out = std::get_if<send>(&produced)) {
+            effects_.emplace_back(std::in_place_type<host_send>, out->to,
+                                  group_traffic{id, core.members(), std::move(out->body)});
+        } else if (auto* promised = std::get_if<persist_promise>(&produced)) {
+            effects_.emplace_back(std::in_place_type<host_persist>, id, std::move(*promised));
+        } else if (auto* entries = std::get_if<persist_entries>(&produced)) {
+            effects_.emplace_back(std::in_place_type<host_persist>, id, std::move(*entries));
+        } else if (auto* committed = std::get_if<persist_commit>(&produced)) {
+            effects_.emplace_back(std::in_place_type<host_persist>, id, *committed);
+        } else if (auto* base = std::get_if<persist_snapshot>(&produced)) {
+            effects_.emplace_back(std::in_place_type<host_persist>, id, std::move(*base));
+        } else if (auto* applied = std::get_if<apply>(&produced)) {
+            std::string answer = app_.apply(id, applied->committed);
+            applied_[id] = {applied->committed.index, applied->committed.epoch};
+            auto waiting = awaited_.find({id, applied->committed.index});
+            if (waiting != awaited_.end()) {
+                const awaited who = waiting->second;
+                awaited_.erase(waiting);
+                client_answer reply{who.requester_id, who.request == applied->committed.request,
+                                    std::move(answer), std::nullopt};
+                if (!reply.applied) {
+                    reply.answer.clear(); // another request took that index: ask again
+                }
+                if (who.requester == self_) {
+                    on_message(now, self_, reply);
+                } else {
+                    effects_.emplace_back(std::in_place_type<host_send>, who.requester,
+                                          std::move(reply));
+                }
+            }
+        } else if (auto* base = std::get_if<install_snapshot>(&produced)) {
+            app_.install(id, base->base);
+            applied_[id] = {base->base.last_index, base->base.last_epoch};
+        } else if (std::holds_alternative<compaction_due>(produced)) {
+            compact_now = true;
+        }
+    }
+    if (compact_now) {
+        // After every apply of this batch: the snapshot must describe the state it claims.
+        const auto [index, epoch] = applied_[id];
+        core.compact(snapshot{index, epoch, app_.snapshot_state(id)});
+        drain(now, id, core);
+    }
+}
+
+void host::finish(std::uint64_t id, result<std::string> answer) {
+    pending_.erase(id);
+    effects_.emplace_back(std::in_place_type<request_done>, id, std::move(answer));
+}
+
+std::vector<host_effect> host::take_effects() { return std::exchange(effects_, {}); }
+
+instant host::next_deadline() const {
+    instant earliest = instant::never();
+    for (const auto& [id, core] : groups_) {
+        earliest = std::min(earliest, core->next_deadline());
+    }
+    for (const auto& [id, waiting] : pending_) {
+        earliest = std::min({earliest, waiting.next_retry, waiting.deadline});
+    }
+    return earliest;
+}
+
+void host::check_invariants() const {
+    REEF_ASSERT(groups_.size() <= limits_.groups_max);
+    REEF_ASSERT(pending_.size() <= limits_.requests_max);
+    REEF_ASSERT(awaited_.size() <= limits_.requests_max);
+    for (const auto& [id, core] : groups_) {
+        core->check_invariants();
+    }
+}
+
+} // namespace reef::replica

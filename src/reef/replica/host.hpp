@@ -1,0 +1,179 @@
+#pragma once
+// The replica groups one node takes part in, and the client requests it forwards to them, as one
+// sans-IO state machine (docs/design/replica.md, "Hosting").
+//
+// Thread-safety: none; one owner drives it (node::node, or a test).
+// Inputs: recover (at start, per stored group), submit (a client request), on_message (from
+// another node's host), on_member_down (membership), on_tick.
+// Outputs: take_effects() and next_deadline() (the earliest deadline of any group or pending
+// request: one timer for the whole node).
+//
+// Effect order is an obligation, as for group: a host_persist must be durable before any effect
+// after it executes (stage them, sync once, then send).
+//
+// Groups travel with their member set: every message names its group and members, and a node
+// creates a group it is a member of on its first message (or request), with exactly those
+// members, so all members agree on the set even while membership views differ.
+//
+// Client requests: the requesting node sends the request to the member it believes leads; a
+// member that does not lead answers with its leader; the leader submits it and answers once the
+// entry is applied (the application's answer). The requester retries with the same request id
+// every retry_interval, following leader hints, until answered or request_timeout. The request
+// id makes a retried command apply once (the application deduplicates).
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "reef/base/ids.hpp"
+#include "reef/base/result.hpp"
+#include "reef/base/time.hpp"
+#include "reef/replica/group.hpp"
+
+namespace reef::replica {
+
+/// The replicated application: deterministic, applied in log order at every member.
+class application {
+public:
+    virtual ~application() = default;
+    /// Apply a committed entry of `group` and return its answer (opaque bytes).
+    virtual std::string apply(const group_id& group, const entry& committed) = 0;
+    /// The state of `group` as bytes, for a snapshot.
+    virtual std::string snapshot_state(const group_id& group) = 0;
+    /// Replace the state of `group` with a snapshot's.
+    virtual void install(const group_id& group, const snapshot& base) = 0;
+};
+
+struct host_config {
+    group_config group;
+    /// Groups held; a message or request for a new group beyond it is refused.
+    std::size_t groups_max = 65'536;
+    /// Client requests this node waits on (its own) plus remote ones it leads for.
+    std::size_t requests_max = 1024;
+    duration request_timeout = duration::seconds(8);
+    duration retry_interval = duration::milliseconds(500);
+    /// Largest member set accepted from the network.
+    std::size_t members_max = 16;
+
+    [[nodiscard]] status validate() const;
+};
+
+/// Group traffic between members.
+struct group_traffic {
+    group_id group;
+    std::vector<node_id> members;
+    message body;
+};
+/// A client request forwarded to a member.
+struct client_request {
+    std::uint64_t id = 0;  // the requesting host's id for it
+    group_id group;
+    std::vector<node_id> members;
+    request_id request;
+    std::string command;
+};
+/// The answer: `applied` with the application's answer, or not (then `leader` names whom to
+/// ask instead, when known).
+struct client_answer {
+    std::uint64_t id = 0;
+    bool applied = false;
+    std::string answer;
+    std::optional<node_id> leader;
+};
+using host_message = std::variant<group_traffic, client_request, client_answer>;
+
+struct host_send {
+    node_id to;
+    host_message body;
+};
+struct host_persist {
+    group_id group;
+    std::variant<persist_promise, persist_entries, persist_commit, persist_snapshot> write;
+};
+/// A request started with submit() finished: the application's answer, or timeout /
+/// resource_exhausted.
+struct request_done {
+    std::uint64_t id = 0;
+    result<std::string> answer;
+};
+using host_effect = std::variant<host_send, host_persist, request_done>;
+
+struct host_stats {
+    std::uint64_t groups_created = 0;
+    std::uint64_t requests_submitted = 0;
+    std::uint64_t requests_answered = 0;
+    std::uint64_t requests_timed_out = 0;
+    std::uint64_t retries = 0;
+    std::uint64_t redirects = 0;
+    std::uint64_t refused = 0;  // malformed member sets, groups over groups_max, not a member
+};
+
+class host {
+public:
+    /// `app` must outlive the host.
+    host(const host_config& limits, node_id self, application& app, std::uint64_t seed);
+
+    /// A group this node stored before it restarted (before any other input).
+    void recover(instant now, const group_id& group, durable_state state);
+    /// Send `command` to `group` (members sorted; created on first use). Returns this host's id
+    /// for the request; the answer comes as request_done.
+    [[nodiscard]] result<std::uint64_t> submit(instant now, const group_id& group,
+                                               std::vector<node_id> members, request_id request,
+                                               std::string command);
+    void on_message(instant now, const node_id& from, const host_message& incoming);
+    void on_member_down(instant now, const node_id& member);
+    void on_tick(instant now);
+
+    [[nodiscard]] std::vector<host_effect> take_effects();
+    [[nodiscard]] instant next_deadline() const;
+
+    std::size_t groups_count() const { return groups_.size(); }
+    const group* find(const group_id& id) const;
+    const host_stats& stats() const { return stats_; }
+
+    void check_invariants() const;
+
+private:
+    struct pending {
+        group_id group;
+        std::vector<node_id> members;
+        request_id request;
+        std::string command;
+        node_id target;
+        instant next_retry;
+        instant deadline;
+    };
+    /// A request this node's leader accepted, waiting for its entry to apply.
+    struct awaited {
+        node_id requester;          // zero id: this node's own request
+        std::uint64_t requester_id = 0;
+        request_id request;
+    };
+
+    group* open(instant now, const group_id& id, const std::vector<node_id>& members);
+    bool acceptable(const std::vector<node_id>& members) const;
+    void drain(instant now, const group_id& id, group& core);
+    void accept(instant now, const node_id& requester, const client_request& asked);
+    void send_request(instant now, const node_id& to, std::uint64_t id, const pending& waiting);
+    void finish(std::uint64_t id, result<std::string> answer);
+
+    host_config limits_;
+    node_id self_;
+    application& app_;
+    std::uint64_t seed_;
+    std::map<group_id, std::unique_ptr<group>> groups_;
+    std::map<std::uint64_t, pending> pending_;                        // own requests
+    std::map<std::pair<group_id, std::uint64_t>, awaited> awaited_;   // (group, index) -> who
+    // Per group: the index and epoch of the last entry the application applied (snapshots).
+    std::map<group_id, std::pair<std::uint64_t, std::uint64_t>> applied_;
+    std::uint64_t next_id_ = 1;
+    std::vector<host_effect> effects_;
+    host_stats stats_;
+};
+
+} // namespace reef::replica

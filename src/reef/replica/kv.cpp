@@ -149,6 +149,29 @@ result<command> decode_command(std::string_view bytes) {
     return out;
 }
 
+std::string encode_answer(const answer& reply) {
+    std::string out;
+    out.push_back(reply.ok ? 1 : 0);
+    out.push_back(reply.value ? 1 : 0);
+    put_text(out, reply.value.value_or(std::string{}));
+    put_text(out, reply.error);
+    return out;
+}
+
+result<answer> decode_answer(std::string_view bytes) {
+    reader in(bytes);
+    const auto ok = in.byte();
+    const auto has_value = in.byte();
+    auto value = in.text(value_size_max);
+    auto error = in.text(value_size_max);
+    if (!ok || !has_value || *ok > 1 || *has_value > 1 || !value || !error || !in.done()) {
+        return make_error(errc::invalid_argument, "kv answer is malformed");
+    }
+    return answer{*ok == 1,
+                  *has_value == 1 ? std::optional<std::string>(std::move(*value)) : std::nullopt,
+                  std::move(*error)};
+}
+
 answer register_state::execute(const command& body) {
     if (std::holds_alternative<get>(body)) {
         return answer{true, value_, {}};

@@ -53,6 +53,11 @@ struct answer {
     bool operator==(const answer&) const = default;
 };
 
+/// An answer as bytes (what a replica::host carries back to the requesting node) and back;
+/// decode_answer() validates and never asserts.
+std::string encode_answer(const answer& reply);
+result<answer> decode_answer(std::string_view bytes);
+
 struct config {
     std::size_t clients_max = 4096;
 };

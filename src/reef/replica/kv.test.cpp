@@ -90,8 +90,19 @@ TEST(kv, snapshots_round_trip_and_malformed_ones_are_refused) {
     EXPECT_FALSE(register_state::deserialize(truncated).ok());
 }
 
+TEST(kv, answers_round_trip_and_malformed_ones_are_refused) {
+    for (const answer& reply : {answer{true, "42", ""}, answer{false, std::nullopt, "why"}}) {
+        auto decoded = decode_answer(encode_answer(reply));
+        ASSERT_TRUE(decoded.ok());
+        EXPECT_EQ(*decoded, reply);
+    }
+    EXPECT_FALSE(decode_answer("").ok());
+    EXPECT_FALSE(decode_answer(encode_answer(answer{}) + "x").ok());
+}
+
 RC_GTEST_PROP(kv, arbitrary_bytes_never_crash_the_decoders, (std::string bytes)) {
     (void)decode_command(bytes);
+    (void)decode_answer(bytes);
     (void)register_state::deserialize(bytes);
     register_state state;
     const auto reply = state.apply(entry{1, 1, request_id{1, 1}, bytes});

@@ -283,4 +283,25 @@ result<register_state> register_state::deserialize(std::string_view bytes,
     return state;
 }
 
+std::string registers::apply(const group_id& group, const entry& committed) {
+    return encode_answer(registers_[group].apply(committed));
+}
+
+std::string registers::snapshot_state(const group_id& group) {
+    return registers_[group].serialize();
+}
+
+void registers::install(const group_id& group, const snapshot& base) {
+    auto restored = register_state::deserialize(base.state);
+    // A snapshot comes from this node's own store or a member's append; both were made by
+    // serialize(), so a damaged one is a bug or a corrupted disk: start the register empty
+    // rather than crash, and the log after the snapshot still applies.
+    registers_[group] = restored ? std::move(*restored) : register_state{};
+}
+
+const register_state* registers::find(const group_id& group) const {
+    auto found = registers_.find(group);
+    return found == registers_.end() ? nullptr : &found->second;
+}
+
 } // namespace reef::replica::kv

@@ -21,6 +21,7 @@
 #include <variant>
 
 #include "reef/base/result.hpp"
+#include "reef/replica/host.hpp"
 #include "reef/replica/types.hpp"
 
 namespace reef::replica::kv {
@@ -89,6 +90,22 @@ private:
     config limits_;
     std::optional<std::string> value_;
     std::map<std::uint64_t, remembered> last_; // client -> its last applied request
+};
+
+/// The kv registers of every group a node hosts: the application replica::host applies entries
+/// to. Answers are encode_answer() bytes.
+class registers final : public application {
+public:
+    std::string apply(const group_id& group, const entry& committed) override;
+    std::string snapshot_state(const group_id& group) override;
+    void install(const group_id& group, const snapshot& base) override;
+
+    /// The register of `group`, if this node holds it.
+    const register_state* find(const group_id& group) const;
+    std::size_t size() const { return registers_.size(); }
+
+private:
+    std::map<group_id, register_state> registers_;
 };
 
 } // namespace reef::replica::kv

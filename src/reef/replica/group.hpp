@@ -52,8 +52,9 @@ struct group_config {
     std::size_t append_entries_max = 64;
     /// Entries submitted but not yet committed, at the leader; more are refused (backpressure).
     std::size_t uncommitted_max = 1024;
-    /// Entries kept after the snapshot before compact() is asked for (compaction_due).
-    std::size_t log_retained_max = 4096;
+    /// Entries kept after the snapshot before compact() is asked for (compaction_due). With the
+    /// command bound it keeps a promise (the whole retained log) within one wire message.
+    std::size_t log_retained_max = 128;
     /// Unacknowledged appends and unanswered epoch changes are sent again this often.
     duration resend_interval = duration::milliseconds(200);
     /// An epoch change that has not produced a working leader by then moves on to the next epoch

@@ -60,7 +60,7 @@ std::string encode_answer(const answer& reply);
 result<answer> decode_answer(std::string_view bytes);
 
 struct config {
-    std::size_t clients_max = 4096;
+    std::size_t clients_max = 256;
 };
 
 class register_state {

@@ -318,11 +318,30 @@ status validate(const message& body) {
         body);
 }
 
-std::string encode(const group_id& group, const message& body) {
+void to_proto(wire::ReplicaMessage& out, const group_id& group, const message& body) {
     REEF_ASSERT(validate(body).ok());
+    wire::put_bytes(out.mutable_group(), group.bytes());
+    put_message(out, body);
+}
+
+result<addressed_message> from_proto(const wire::ReplicaMessage& proto) {
+    auto group = get_id(proto.group(), "group");
+    if (!group) {
+        return group.failure();
+    }
+    auto body = get_message(proto);
+    if (!body) {
+        return body.failure();
+    }
+    if (auto ok = validate(*body); !ok) {
+        return ok.failure();
+    }
+    return addressed_message{*group, std::move(*body)};
+}
+
+std::string encode(const group_id& group, const message& body) {
     wire::ReplicaMessage proto;
-    wire::put_bytes(proto.mutable_group(), group.bytes());
-    put_message(proto, body);
+    to_proto(proto, group, body);
     std::string out;
     const bool written = proto.SerializeToString(&out);
     REEF_ASSERT(written);
@@ -336,18 +355,7 @@ result<addressed_message> decode(std::string_view bytes) {
         !parsed) {
         return parsed.failure();
     }
-    auto group = get_id(proto.group(), "group");
-    if (!group) {
-        return group.failure();
-    }
-    auto body = get_message(proto);
-    if (!body) {
-        return body.failure();
-    }
-    if (auto ok = validate(*body); !ok) {
-        return ok.failure();
-    }
-    return addressed_message{*group, std::move(*body)};
+    return from_proto(proto);
 }
 
 } // namespace reef::replica

@@ -20,6 +20,10 @@
 #include "reef/replica/messages.hpp"
 #include "reef/replica/types.hpp"
 
+namespace reef::wire {
+class ReplicaMessage;
+} // namespace reef::wire
+
 namespace reef::replica {
 
 /// Largest encoded replica message accepted by decode(): the transport's frame limit.
@@ -64,5 +68,12 @@ result<addressed_message> decode(std::string_view bytes);
 /// A group's promise carries its whole retained log and snapshot, which can exceed the bounds:
 /// a driver checks this before encode() and does not send what fails it.
 [[nodiscard]] status validate(const message& body);
+
+/// For codecs that carry a ReplicaMessage inside their own (host_codec.hpp): what encode() and
+/// decode() do, on a protobuf message instead of bytes. to_proto() asserts validate(body);
+/// from_proto() applies every rule of decode() except the size of the whole input (the outer
+/// codec bounds that) and never asserts on input.
+void to_proto(wire::ReplicaMessage& out, const group_id& group, const message& body);
+result<addressed_message> from_proto(const wire::ReplicaMessage& proto);
 
 } // namespace reef::replica

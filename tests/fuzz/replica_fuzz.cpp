@@ -12,6 +12,13 @@
 // hostile logs reach the follower paths. The group lives across inputs (reset every few hundred),
 // submits commands when it leads, compacts when asked, and sometimes starts an epoch change, so
 // hostile messages meet leaders, followers and members in the middle of an epoch change.
+//
+// Every input is also decoded as a host message (host_codec.hpp): whatever decodes validates and
+// round-trips to the same message and bytes, and is fed to a live replica::host (kv registers as
+// its application, a fixed self id) as if from one of four fixed nodes (an input byte picks); the
+// host keeps its invariants after every message and tick, and whatever it sends that validates
+// survives a round trip through the host codec. The host lives across inputs (reset every few
+// hundred) and sometimes submits a request of its own, so answers meet waiting requests.
 
 #include <array>
 #include <memory>
@@ -21,6 +28,9 @@
 #include "fuzz_target.hpp"
 #include "reef/replica/codec.hpp"
 #include "reef/replica/group.hpp"
+#include "reef/replica/host.hpp"
+#include "reef/replica/host_codec.hpp"
+#include "reef/replica/kv.hpp"
 
 namespace reef::fuzz {
 
@@ -189,9 +199,136 @@ struct group_under_test {
     }
 };
 
+bool same_host_message(const replica::host_message& a, const replica::host_message& b) {
+    if (a.index() != b.index()) {
+        return false;
+    }
+    if (const auto* x = std::get_if<replica::group_traffic>(&a)) {
+        const auto& y = std::get<replica::group_traffic>(b);
+        return x->group == y.group && x->members == y.members && x->body == y.body;
+    }
+    if (const auto* x = std::get_if<replica::client_request>(&a)) {
+        const auto& y = std::get<replica::client_request>(b);
+        return x->id == y.id && x->group == y.group && x->members == y.members &&
+               x->request == y.request && x->command == y.command;
+    }
+    const auto& x = std::get<replica::client_answer>(a);
+    const auto& y = std::get<replica::client_answer>(b);
+    return x.id == y.id && x.applied == y.applied && x.answer == y.answer && x.leader == y.leader;
+}
+
+struct host_under_test {
+    static constexpr std::uint64_t messages_per_life = 300;
+
+    // Node 1 is this host; messages come from nodes 1..4 (this node itself included).
+    std::array<node_id, 4> nodes{member_id(1), member_id(2), member_id(3), member_id(4)};
+    std::unique_ptr<replica::kv::registers> app;
+    std::unique_ptr<replica::host> live;
+    instant now = instant::from_ns(0);
+    std::uint64_t lives = 0;
+    std::uint64_t next_sequence = 1;
+    // Counters for the summary.
+    std::uint64_t decoded = 0;
+    std::uint64_t messages = 0;
+    std::uint64_t sent = 0;
+    std::uint64_t sent_encoded = 0;
+    std::uint64_t persisted = 0;
+    std::uint64_t done = 0;
+    std::uint64_t groups_created = 0;
+
+    static replica::host_config limits() {
+        replica::host_config out;
+        out.group = small_limits();
+        out.groups_max = 8;
+        out.requests_max = 16;
+        return out;
+    }
+
+    void start() {
+        if (live) {
+            groups_created += live->stats().groups_created;
+        }
+        live.reset();
+        app = std::make_unique<replica::kv::registers>();
+        live = std::make_unique<replica::host>(limits(), nodes[0], *app, 29 + lives);
+        ++lives;
+    }
+
+    void drain() {
+        for (auto& produced : live->take_effects()) {
+            if (auto* out = std::get_if<replica::host_send>(&produced)) {
+                ++sent;
+                REEF_FUZZ_CHECK(out->to != nodes[0]);
+                if (replica::validate_host(out->body).ok()) {
+                    ++sent_encoded;
+                    auto back = replica::decode_host(replica::encode(out->body));
+                    REEF_FUZZ_CHECK(back.ok());
+                    REEF_FUZZ_CHECK(same_host_message(*back, out->body));
+                }
+            } else if (std::holds_alternative<replica::host_persist>(produced)) {
+                ++persisted;
+            } else {
+                ++done;
+            }
+        }
+        live->check_invariants();
+    }
+
+    void on_message(const replica::host_message& incoming, std::uint8_t choice) {
+        if (!live || messages % messages_per_life == 0) {
+            start();
+        }
+        ++messages;
+        const node_id& from = nodes[choice & 3U];
+        live->on_message(now, from, incoming);
+        drain();
+        now = now + duration::milliseconds(1 + choice % 300);
+        if (live->next_deadline() <= now) {
+            live->on_tick(now);
+            drain();
+        }
+        if ((choice & 0x70U) == 0) {
+            const std::vector<node_id> members{nodes[0], nodes[1], nodes[2]};
+            auto id = live->submit(now, fuzz_group(), members,
+                                   replica::request_id{7, next_sequence++},
+                                   replica::kv::encode_command(replica::kv::incr{1}));
+            static_cast<void>(id);
+            drain();
+        } else if ((choice & 0x70U) == 0x10U) {
+            live->on_member_down(now, nodes[1 + (choice >> 7U)]);
+            drain();
+        }
+    }
+};
+
 group_under_test& target() {
     static auto instance = std::make_unique<group_under_test>();
     return *instance;
+}
+
+host_under_test& host_target() {
+    static auto instance = std::make_unique<host_under_test>();
+    return *instance;
+}
+
+void host_input(std::span<const std::uint8_t> data, std::string_view text) {
+    auto decoded = replica::decode_host(text);
+    if (!decoded.ok()) {
+        REEF_FUZZ_CHECK(!decoded.failure().message.empty());
+        return;
+    }
+    REEF_FUZZ_CHECK(replica::validate_host(*decoded).ok());
+    const std::string again = replica::encode(*decoded);
+    auto round_trip = replica::decode_host(again);
+    REEF_FUZZ_CHECK(round_trip.ok());
+    REEF_FUZZ_CHECK(same_host_message(*round_trip, *decoded));
+    REEF_FUZZ_CHECK(replica::encode(*round_trip) == again);
+
+    auto& t = host_target();
+    ++t.decoded;
+    const auto mix = static_cast<std::uint8_t>(data.size() * 0x3bU);
+    const std::uint8_t choice = data.empty() ? 0 : data[data.size() / 3] ^ mix;
+    t.on_message(*decoded, choice);
 }
 
 bytes as_bytes(const std::string& text) { return {text.begin(), text.end()}; }
@@ -200,6 +337,7 @@ bytes as_bytes(const std::string& text) { return {text.begin(), text.end()}; }
 
 void one_input(std::span<const std::uint8_t> data) {
     const std::string_view text{reinterpret_cast<const char*>(data.data()), data.size()};
+    host_input(data, text);
     auto decoded = replica::decode(text);
     if (!decoded.ok()) {
         REEF_FUZZ_CHECK(!decoded.failure().message.empty());
@@ -242,6 +380,21 @@ std::vector<bytes> seed_corpus() {
     add(replica::append_reply{1, true, 3, 2});
     add(replica::append_reply{1, false, 0, 0});
     add(replica::stale_epoch{4});
+
+    // Host messages: traffic for a group this host is a member of, requests and answers.
+    const std::vector<node_id> members{member_id(1), member_id(2), member_id(3)};
+    auto add_host = [&](const replica::host_message& body) {
+        corpus.push_back(as_bytes(replica::encode(body)));
+    };
+    add_host(replica::group_traffic{group_key, members, replica::epoch_change{1}});
+    add_host(replica::group_traffic{group_key, members,
+                                    replica::append{1, 0, 0, log, 2, std::nullopt}});
+    add_host(replica::group_traffic{group_key, members, replica::append_reply{1, true, 3, 2}});
+    add_host(replica::client_request{
+        4, group_key, members, request_id{9, 1},
+        replica::kv::encode_command(replica::kv::put{std::string("v\0w", 3)})});
+    add_host(replica::client_answer{1, true, "answer", std::nullopt});
+    add_host(replica::client_answer{1, false, "", member_id(2)});
     return corpus;
 }
 
@@ -253,6 +406,16 @@ std::string summary(std::uint64_t iterations) {
     // only the error paths.
     REEF_FUZZ_CHECK(iterations < 1000 || t.decoded > iterations / 100);
     REEF_FUZZ_CHECK(iterations < 1000 || t.applied > 0);
+    const auto& h = host_target();
+    REEF_FUZZ_CHECK(iterations < 1000 || h.decoded > 0);
+    const std::string host_line =
+        "; host: " + std::to_string(h.decoded) + " inputs decoded, " +
+        std::to_string(h.messages) + " messages over " + std::to_string(h.lives) + " lives, " +
+        std::to_string(h.sent) + " sent (" + std::to_string(h.sent_encoded) + " encodable), " +
+        std::to_string(h.persisted) + " persisted, " + std::to_string(h.done) +
+        " requests done, " +
+        std::to_string(h.groups_created + (h.live ? h.live->stats().groups_created : 0)) +
+        " groups created";
     return "replica: " + std::to_string(t.decoded) + " of " + std::to_string(iterations) +
            " inputs decoded; group: " + std::to_string(t.messages) + " messages over " +
            std::to_string(t.lives) + " lives (" + std::to_string(t.readdressed) +
@@ -263,7 +426,7 @@ std::string summary(std::uint64_t iterations) {
            std::to_string(t.compactions) + " compactions, led " + std::to_string(t.led) +
            " times, " + std::to_string(t.submitted) + " submitted, " +
            std::to_string(t.ignored) + " ignored, " + std::to_string(t.rejected_appends) +
-           " appends rejected";
+           " appends rejected" + host_line;
 }
 
 } // namespace reef::fuzz

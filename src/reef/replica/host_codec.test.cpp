@@ -105,8 +105,8 @@ TEST(host_codec, every_kind_round_trips) {
     expect_round_trip(client_request{0, sample_group, members_of(1), request_id{}, ""});
     expect_round_trip(client_request{std::numeric_limits<std::uint64_t>::max(), sample_group,
                                      members_of(16), request_id{1, 1}, binary});
-    expect_round_trip(
-        client_request{1, sample_group, members_of(2), request_id{}, std::string(command_size_max, 'c')});
+    expect_round_trip(client_request{1, sample_group, members_of(2), request_id{},
+                                     std::string(command_size_max, 'c')});
     expect_round_trip(sample_answer);
     expect_round_trip(client_answer{1, false, "", id_of(3)});
     expect_round_trip(client_answer{1, false, "", std::nullopt});
@@ -179,7 +179,8 @@ TEST(host_codec, member_sets_are_checked) {
     EXPECT_EQ(failure_of(request.SerializeAsString()), "request.members has 17 ids, more than 16");
     request = proto_of(sample_request);
     request.mutable_request()->set_members(1, "short");
-    EXPECT_EQ(failure_of(request.SerializeAsString()), "request.members[1] must be 32 bytes, got 5");
+    EXPECT_EQ(failure_of(request.SerializeAsString()),
+              "request.members[1] must be 32 bytes, got 5");
     request.mutable_request()->set_members(1, raw(id256{}));
     EXPECT_EQ(failure_of(request.SerializeAsString()), "request.members[1] is the zero id");
     traffic = proto_of(sample_traffic);

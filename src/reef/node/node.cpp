@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "reef/dht/codec.hpp"
+#include "reef/crypto/identity.hpp"
 #include "reef/membership/codec.hpp"
+#include "reef/replica/host_codec.hpp"
 #include "reef/wire/envelope.hpp"
 
 namespace reef::node {
@@ -22,6 +24,23 @@ std::vector<std::uint8_t> encode_on(wire::channel kind, std::string body) {
 }
 
 /// This node's own address for its DHT address record: the one it states in handshakes.
+/// This node life's client id for kv requests: unique across nodes (it hashes the node id) and
+/// across its restarts (the incarnation), so request ids of different lives never collide.
+std::uint64_t kv_client_of(const node_id& self, std::uint64_t incarnation, std::uint64_t seed) {
+    std::vector<std::uint8_t> material(self.bytes().begin(), self.bytes().end());
+    for (std::uint64_t word : {incarnation, seed}) {
+        for (int shift = 0; shift < 64; shift += 8) {
+            material.push_back(static_cast<std::uint8_t>(word >> static_cast<unsigned>(shift)));
+        }
+    }
+    const auto digest = crypto::blake2b_256(material);
+    std::uint64_t client = 0;
+    for (int i = 0; i < 8; ++i) {
+        client = (client << 8U) | digest[static_cast<std::size_t>(i)];
+    }
+    return client | 1U; // never zero: the zero request id marks a leader's no-op
+}
+
 std::vector<host_port> own_addresses(const std::string& address) {
     auto parsed = parse_host_port(address, port_zero::refused);
     REEF_ASSERT(parsed.ok());
@@ -37,6 +56,12 @@ status config::validate() const {
     if (auto inner = dht.validate(); !inner) {
         return inner;
     }
+    if (auto inner = replica.validate(); !inner) {
+        return inner;
+    }
+    if (replica_group_size == 0 || replica_group_size > replica.members_max) {
+        return make_error(errc::invalid_argument, "replica_group_size must be 1..members_max");
+    }
     if (rejection_reports_per_second == 0) {
         return make_error(errc::invalid_argument, "rejection_reports_per_second must be > 0");
     }
@@ -50,6 +75,8 @@ node::node(const config& limits, const crypto::identity& self, std::string addre
       address_(std::move(address)),
       membership_(limits.membership, self_, address_, incarnation, seed),
       dht_(limits.dht, self, own_addresses(address_), seed ^ 0x6468'7400'0000'0000ULL, now),
+      replicas_(limits.replica, self.id(), registers_, seed ^ 0x7265706cULL),
+      kv_client_(kv_client_of(self.id(), incarnation, seed)),
       started_at_(now),
       unix_seconds_at_start_(unix_seconds),
       incarnation_persisted_(incarnation) {
@@ -117,6 +144,15 @@ void node::on_payload(instant now, const node_id& from, const std::string& from_
         membership_.on_message(now, from, *inner);
         break;
     }
+    case wire::channel::replica: {
+        auto inner = replica::decode_host(outer->body);
+        if (!inner) {
+            reject(now, from, "replica message: " + inner.failure().message);
+            return;
+        }
+        replicas_.on_message(now, from, *inner);
+        break;
+    }
     case wire::channel::dht: {
         auto inner = dht::decode(outer->body);
         if (!inner) {
@@ -133,6 +169,9 @@ void node::on_payload(instant now, const node_id& from, const std::string& from_
 void node::on_tick(instant now) {
     membership_.on_tick(now);
     dht_.on_tick(now, unix_seconds_at(now));
+    if (replicas_.next_deadline() <= now) {
+        replicas_.on_tick(now);
+    }
     collect(now);
 }
 
@@ -150,7 +189,54 @@ void node::on_unreachable(instant now, const node_id& to) {
 std::vector<effect> node::take_effects() { return std::exchange(effects_, {}); }
 
 instant node::next_deadline() const {
-    return std::min(membership_.next_deadline(), dht_.next_deadline());
+    return std::min({membership_.next_deadline(), dht_.next_deadline(),
+                     replicas_.next_deadline()});
+}
+
+replica::group_id node::kv_group_of(std::string_view key) {
+    std::string material("reef.kv");
+    material.push_back('\0');
+    material.append(key);
+    const auto digest = crypto::blake2b_256(
+        {reinterpret_cast<const std::uint8_t*>(material.data()), material.size()});
+    return replica::group_id{digest};
+}
+
+void node::replica_recover(instant now, const replica::group_id& group,
+                           replica::durable_state state) {
+    replicas_.recover(now, group, std::move(state));
+    collect(now);
+}
+
+result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
+                                      const replica::kv::command& body) {
+    if (key.empty() || key.size() > kv_key_size_max) {
+        return make_error(errc::invalid_argument,
+                          "a kv key is 1.." + std::to_string(kv_key_size_max) + " bytes");
+    }
+    const replica::group_id group = kv_group_of(key);
+    std::vector<node_id> alive;
+    for (const auto& member : membership_.members()) {
+        if (member.update.state == membership::member_state::alive ||
+            member.update.state == membership::member_state::suspect) {
+            alive.push_back(member.update.id);
+        }
+    }
+    if (alive.empty()) {
+        return make_error(errc::unavailable, "no member is known to host the key");
+    }
+    const std::size_t count = std::min(limits_.replica_group_size, alive.size());
+    std::partial_sort(alive.begin(), alive.begin() + static_cast<std::ptrdiff_t>(count),
+                      alive.end(), [&](const node_id& a, const node_id& b) {
+                          return a.distance_to(group) < b.distance_to(group);
+                      });
+    alive.resize(count);
+    std::sort(alive.begin(), alive.end());
+    auto id = replicas_.submit(now, group, std::move(alive),
+                               replica::request_id{kv_client_, ++kv_sequence_},
+                               replica::kv::encode_command(body));
+    collect(now);
+    return id;
 }
 
 void node::reject(instant now, const node_id& from, std::string reason) {
@@ -192,6 +278,7 @@ void node::collect(instant now) {
             effects_.emplace_back(std::in_place_type<member_changed>, std::move(changed));
         }
     }
+    collect_replicas(now);
     for (auto& produced_effect : dht_.take_effects()) {
         if (auto* send = std::get_if<dht::send_message>(&produced_effect)) {
             ++stats_.payloads_sent;
@@ -206,6 +293,44 @@ void node::collect(instant now) {
     REEF_ASSERT(effects_.size() < effects_pending_max);
 }
 
+void node::collect_replicas(instant now) {
+    (void)now;
+    for (auto& produced : replicas_.take_effects()) {
+        if (auto* out = std::get_if<replica::host_send>(&produced)) {
+            auto address = address_of_member(out->to);
+            if (!address) {
+                continue; // not a member this node can reach; the requester retries
+            }
+            if (!replica::validate_host(out->body).ok()) {
+                // Too large for one message (a promise carrying an unusually long log): the
+                // epoch change retries, and compaction shortens the log meanwhile.
+                ++stats_.replica_messages_oversized;
+                continue;
+            }
+            ++stats_.payloads_sent;
+            effects_.emplace_back(std::in_place_type<send_payload>, out->to, std::move(*address),
+                                  encode_on(wire::channel::replica, replica::encode(out->body)));
+        } else if (auto* write = std::get_if<replica::host_persist>(&produced)) {
+            effects_.emplace_back(std::in_place_type<replica_write>, std::move(*write));
+        } else {
+            auto& finished = std::get<replica::request_done>(produced);
+            result<replica::kv::answer> answer =
+                finished.answer ? replica::kv::decode_answer(*finished.answer)
+                                : result<replica::kv::answer>(finished.answer.failure());
+            effects_.emplace_back(std::in_place_type<kv_done>, finished.id, std::move(answer));
+        }
+    }
+}
+
+std::optional<std::string> node::address_of_member(const node_id& id) const {
+    for (const auto& member : membership_.members()) {
+        if (member.update.id == id) {
+            return member.update.address;
+        }
+    }
+    return std::nullopt;
+}
+
 void node::feed_routing_table(instant now, const membership::member_changed& changed) {
     const auto& member = changed.update;
     if (member.id == self_) {
@@ -216,11 +341,13 @@ void node::feed_routing_table(instant now, const membership::member_changed& cha
     } else if (member.state == membership::member_state::dead ||
                member.state == membership::member_state::left) {
         dht_.remove(member.id);
+        replicas_.on_member_down(now, member.id);
     }
 }
 
 void node::check_invariants() const {
     membership_.check_invariants();
+    replicas_.check_invariants();
     dht_.check_invariants();
     REEF_ASSERT(stats_.payloads_rejected <= stats_.payloads_received);
     REEF_ASSERT(incarnation_persisted_ == membership_.incarnation());

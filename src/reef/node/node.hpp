@@ -36,6 +36,8 @@
 #include "reef/base/time.hpp"
 #include "reef/crypto/identity.hpp"
 #include "reef/dht/kademlia.hpp"
+#include "reef/replica/host.hpp"
+#include "reef/replica/kv.hpp"
 #include "reef/membership/config.hpp"
 #include "reef/membership/swim.hpp"
 
@@ -44,6 +46,9 @@ namespace reef::node {
 struct config {
     membership::config membership;
     dht::kademlia_config dht;
+    replica::host_config replica;
+    /// Members of a replica group (R): the alive members closest to its key.
+    std::size_t replica_group_size = 3;
     /// Rejected-payload reports emitted per second at most; the rest are counted and the count
     /// rides on the next report, so a peer sending garbage cannot flood the log.
     std::uint32_t rejection_reports_per_second = 10;
@@ -79,14 +84,25 @@ using member_changed = membership::member_changed;
 /// A DHT operation started with dht_put / dht_get / dht_closest finished.
 using dht_done = dht::operation_done;
 
-using effect =
-    std::variant<persist_incarnation, send_payload, payload_rejected, member_changed, dht_done>;
+/// Stage this write of a replica group in the node's replica storage. Obligation: it is durable
+/// (synced) before any effect after it executes; a driver stages a run of them and syncs once.
+using replica_write = replica::host_persist;
+
+/// A kv request started with kv_submit() finished.
+struct kv_done {
+    std::uint64_t id = 0;
+    result<replica::kv::answer> answer;
+};
+
+using effect = std::variant<persist_incarnation, send_payload, payload_rejected, member_changed,
+                            dht_done, replica_write, kv_done>;
 
 struct node_stats {
     std::uint64_t payloads_received = 0;
     std::uint64_t payloads_rejected = 0;
     std::uint64_t payloads_sent = 0;
     std::uint64_t unreachable_reports = 0;
+    std::uint64_t replica_messages_oversized = 0;  // outgoing, not sent (see collect_replicas)
 };
 
 class node {
@@ -119,6 +135,20 @@ public:
     [[nodiscard]] result<dht::operation_id> dht_get(instant now, const id256& key);
     [[nodiscard]] result<dht::operation_id> dht_closest(instant now, const node_id& target);
 
+    /// A replica group this node stored before it restarted; call for each before join().
+    void replica_recover(instant now, const replica::group_id& group,
+                         replica::durable_state state);
+    /// Run `body` on the kv register `key` (its group: the replica_group_size alive members
+    /// closest to kv_group_of(key), this node included when it is one). The answer comes as a
+    /// kv_done effect with the returned id. Errors: invalid_argument (empty or long key),
+    /// unavailable (no member known), resource_exhausted (too many requests).
+    [[nodiscard]] result<std::uint64_t> kv_submit(instant now, std::string_view key,
+                                                  const replica::kv::command& body);
+    /// The group of kv register `key`: BLAKE2b-256("reef.kv" 0x00 key).
+    static replica::group_id kv_group_of(std::string_view key);
+    /// Longest kv key.
+    static constexpr std::size_t kv_key_size_max = 256;
+
     [[nodiscard]] std::vector<effect> take_effects();
     [[nodiscard]] instant next_deadline() const;
 
@@ -133,6 +163,8 @@ public:
     const membership::swim_stats& membership_stats() const { return membership_.stats(); }
     const node_stats& stats() const { return stats_; }
     const dht::kademlia& dht() const { return dht_; }
+    const replica::host& replicas() const { return replicas_; }
+    const replica::kv::registers& kv_registers() const { return registers_; }
     /// Wall-clock unix seconds at `now`, as derived from the construction time.
     std::uint64_t unix_seconds_at(instant now) const;
 
@@ -141,6 +173,8 @@ public:
 private:
     void reject(instant now, const node_id& from, std::string reason);
     void collect(instant now);
+    void collect_replicas(instant now);
+    std::optional<std::string> address_of_member(const node_id& id) const;
     void feed_routing_table(instant now, const membership::member_changed& changed);
 
     config limits_;
@@ -148,6 +182,10 @@ private:
     std::string address_;
     membership::swim membership_;
     dht::kademlia dht_;
+    replica::kv::registers registers_;  // before replicas_, which applies entries to it
+    replica::host replicas_;
+    std::uint64_t kv_client_;           // this node life's client id for kv requests
+    std::uint64_t kv_sequence_ = 0;
     instant started_at_;
     std::uint64_t unix_seconds_at_start_;
     std::vector<effect> effects_;

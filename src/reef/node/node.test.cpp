@@ -76,6 +76,17 @@ public:
     instant now() const { return now_; }
     std::vector<member_changed> changes;
     std::vector<std::pair<node_id, dht_done>> dht_results;
+    std::vector<std::pair<node_id, kv_done>> kv_results;
+
+    /// The answer to kv request `id` of node `first`, once it finished.
+    const kv_done* kv_result_of(std::uint8_t first, std::uint64_t id) const {
+        for (const auto& [at, finished] : kv_results) {
+            if (at == id_of(first) && finished.id == id) {
+                return &finished;
+            }
+        }
+        return nullptr;
+    }
 
     /// The outcome of DHT operation `id` started on node `first`, once it finished.
     const dht_done* result_of(std::uint8_t first, dht::operation_id id) const {
@@ -98,6 +109,9 @@ private:
                     }
                     if (auto* finished = std::get_if<dht_done>(&produced)) {
                         dht_results.emplace_back(from, std::move(*finished));
+                    }
+                    if (auto* answered = std::get_if<kv_done>(&produced)) {
+                        kv_results.emplace_back(from, std::move(*answered));
                     }
                     auto* send = std::get_if<send_payload>(&produced);
                     if (send == nullptr) {
@@ -356,6 +370,43 @@ TEST(node, membership_feeds_the_routing_table_and_dht_records_travel) {
     }
 }
 
+TEST(node, kv_requests_from_any_node_are_served_by_the_keys_group) {
+    cluster nodes;
+    for (std::uint8_t i = 1; i <= 5; ++i) {
+        nodes.add(i);
+    }
+    const std::vector<std::string> seed{address_of(1)};
+    for (std::uint8_t i = 2; i <= 5; ++i) {
+        nodes.at(i).join(nodes.now(), seed);
+    }
+    nodes.run_for(duration::seconds(5));
+    for (std::uint8_t round = 1; round <= 3; ++round) {
+        const std::uint8_t from = static_cast<std::uint8_t>(round + 1);
+        auto id = nodes.at(from).kv_submit(nodes.now(), "counter", replica::kv::incr{1});
+        ASSERT_TRUE(id.ok()) << id.failure().describe();
+        nodes.run_for(duration::seconds(2));
+        const kv_done* answered = nodes.kv_result_of(from, *id);
+        ASSERT_NE(answered, nullptr) << "round " << int{round};
+        ASSERT_TRUE(answered->answer.ok()) << answered->answer.failure().describe();
+        EXPECT_EQ(answered->answer->value, std::to_string(round));
+    }
+    auto read = nodes.at(5).kv_submit(nodes.now(), "counter", replica::kv::get{});
+    ASSERT_TRUE(read.ok());
+    nodes.run_for(duration::seconds(2));
+    const kv_done* got = nodes.kv_result_of(5, *read);
+    ASSERT_NE(got, nullptr);
+    ASSERT_TRUE(got->answer.ok());
+    EXPECT_EQ(got->answer->value, "3");
+    // Exactly the three closest members host the group.
+    std::size_t hosting = 0;
+    for (std::uint8_t i = 1; i <= 5; ++i) {
+        hosting += nodes.at(i).replicas().groups_count();
+    }
+    EXPECT_EQ(hosting, 3U);
+    EXPECT_EQ(nodes.at(1).kv_submit(nodes.now(), "", replica::kv::get{}).failure().code,
+              errc::invalid_argument);
+}
+
 TEST(node, malformed_dht_payloads_are_rejected_with_a_reason) {
     node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
              unix_start);
@@ -371,6 +422,16 @@ RC_GTEST_PROP(node, arbitrary_dht_bodies_never_crash, (std::string body)) {
              unix_start);
     one.on_payload(instant::from_ns(0), id_of(2), address_of(2),
                    envelope_bytes(wire::channel::dht, body));
+    (void)one.take_effects();
+    one.check_invariants();
+    RC_ASSERT(one.stats().payloads_received == 1U);
+}
+
+RC_GTEST_PROP(node, arbitrary_replica_bodies_never_crash, (std::string body)) {
+    node one(test_config(), identity_of(1), address_of(1), 1, 1, instant::from_ns(0),
+             unix_start);
+    one.on_payload(instant::from_ns(0), id_of(2), address_of(2),
+                   envelope_bytes(wire::channel::replica, body));
     (void)one.take_effects();
     one.check_invariants();
     RC_ASSERT(one.stats().payloads_received == 1U);

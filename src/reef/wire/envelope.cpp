@@ -25,7 +25,8 @@ result<envelope> decode(std::span<const std::uint8_t> bytes) {
                           "unsupported wire version " + std::to_string(proto.version()) +
                               " (this node speaks " + std::to_string(wire_version) + ")");
     }
-    if (proto.channel() != CHANNEL_MEMBERSHIP && proto.channel() != CHANNEL_DHT) {
+    if (proto.channel() != CHANNEL_MEMBERSHIP && proto.channel() != CHANNEL_DHT &&
+        proto.channel() != CHANNEL_REPLICA) {
         return make_error(errc::invalid_argument,
                           "unknown channel " + std::to_string(proto.channel()));
     }

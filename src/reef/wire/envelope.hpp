@@ -14,6 +14,7 @@ namespace reef::wire {
 enum class channel : std::uint8_t {
     membership = 1,
     dht = 2,
+    replica = 3,
 };
 
 inline constexpr std::uint32_t wire_version = 1;

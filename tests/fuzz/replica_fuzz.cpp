@@ -393,8 +393,8 @@ std::vector<bytes> seed_corpus() {
     add_host(replica::client_request{
         4, group_key, members, request_id{9, 1},
         replica::kv::encode_command(replica::kv::put{std::string("v\0w", 3)})});
-    add_host(replica::client_answer{1, true, "answer", std::nullopt});
-    add_host(replica::client_answer{1, false, "", member_id(2)});
+    add_host(replica::client_answer{1, true, "answer", std::nullopt, {}});
+    add_host(replica::client_answer{1, false, "", member_id(2), {}});
     return corpus;
 }
 

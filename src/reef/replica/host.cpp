@@ -109,6 +109,7 @@ void host::send_request(instant now, const node_id& to, std::uint64_t id,
 void host::accept(instant now, const node_id& requester, const client_request& asked) {
     auto reply = [&](client_answer answer) {
         answer.id = asked.id;
+        answer.request = asked.request;
         if (requester == self_) {
             on_message(now, self_, answer);
         } else {
@@ -117,13 +118,14 @@ void host::accept(instant now, const node_id& requester, const client_request& a
     };
     group* core = open(now, asked.group, asked.members);
     if (core == nullptr) {
-        reply(client_answer{0, false, {}, std::nullopt});
+        reply(client_answer{0, false, {}, std::nullopt, {}});
         return;
     }
     if (core->current_role() != role::leader) {
         const node_id leader = core->leader();
         reply(client_answer{0, false, {},
-                            leader == self_ ? std::nullopt : std::optional<node_id>(leader)});
+                            leader == self_ ? std::nullopt : std::optional<node_id>(leader),
+                            {}});
         return;
     }
     for (const auto& [where, who] : awaited_) {
@@ -132,12 +134,12 @@ void host::accept(instant now, const node_id& requester, const client_request& a
         }
     }
     if (awaited_.size() >= limits_.requests_max) {
-        reply(client_answer{0, false, {}, std::nullopt});
+        reply(client_answer{0, false, {}, std::nullopt, {}});
         return;
     }
     auto index = core->submit(now, asked.request, asked.command);
     if (!index) {
-        reply(client_answer{0, false, {}, std::nullopt});
+        reply(client_answer{0, false, {}, std::nullopt, {}});
         return;
     }
     awaited_[{asked.group, *index}] = awaited{requester, asked.id, asked.request};
@@ -158,8 +160,9 @@ void host::on_message(instant now, const node_id& from, const host_message& inco
     }
     const auto& answer = std::get<client_answer>(incoming);
     auto waiting = pending_.find(answer.id);
-    if (waiting == pending_.end() || (from != self_ && from != waiting->second.target)) {
-        return; // late, duplicate, or not from whom we asked
+    if (waiting == pending_.end() || (from != self_ && from != waiting->second.target) ||
+        answer.request != waiting->second.request) {
+        return; // late, duplicate, not from whom we asked, or meant for another request
     }
     if (answer.applied) {
         ++stats_.requests_answered;
@@ -244,7 +247,7 @@ void host::drain(instant now, const group_id& id, group& core) {
                 const awaited who = waiting->second;
                 awaited_.erase(waiting);
                 client_answer reply{who.requester_id, who.request == applied->committed.request,
-                                    std::move(answer), std::nullopt};
+                                    std::move(answer), std::nullopt, who.request};
                 if (!reply.applied) {
                     reply.answer.clear(); // another request took that index: ask again
                 }

@@ -84,6 +84,9 @@ struct client_answer {
     bool applied = false;
     std::string answer;
     std::optional<node_id> leader;
+    /// The request answered: a requester checks it, because its ids restart when it restarts
+    /// and an answer meant for its previous life must not complete a new request.
+    request_id request;
 };
 using host_message = std::variant<group_traffic, client_request, client_answer>;
 

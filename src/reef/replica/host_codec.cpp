@@ -118,7 +118,8 @@ result<host_message> get_answer(const wire::ReplicaClientAnswer& in) {
     if (auto ok = check_size(in.answer().size(), answer_size_max, "answer.answer"); !ok) {
         return ok.failure();
     }
-    client_answer out{in.id(), in.applied(), in.answer(), std::nullopt};
+    client_answer out{in.id(), in.applied(), in.answer(), std::nullopt,
+                      request_id{in.request().client(), in.request().sequence()}};
     if (!in.leader().empty()) {
         auto leader = wire::get_id(in.leader(), "answer.leader");
         if (!leader) {
@@ -167,6 +168,10 @@ void put_body(wire::ReplicaHostMessage& proto, const host_message& body) {
                 out->set_answer(m.answer);
                 if (m.leader) {
                     wire::put_bytes(out->mutable_leader(), m.leader->bytes());
+                }
+                if (m.request != request_id{}) {
+                    out->mutable_request()->set_client(m.request.client);
+                    out->mutable_request()->set_sequence(m.request.sequence);
                 }
             }
         },

@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -21,18 +20,15 @@
 #include <vector>
 
 #include "reef/replica/group.hpp"
+#include "replica_bench_support.hpp"
 
 namespace {
 
 using reef::instant;
 using reef::node_id;
+using reef::bench::flag;
+using reef::bench::member_id;
 namespace replica = reef::replica;
-
-node_id member_id(std::uint8_t n) {
-    reef::id256::bytes_type bytes{};
-    bytes[0] = n;
-    return reef::id256{bytes};
-}
 
 std::size_t heap_bytes() {
     const struct mallinfo2 info = mallinfo2();
@@ -105,15 +101,6 @@ private:
     std::deque<message_in_flight> queue_;
     std::size_t applied_ = 0;
 };
-
-std::size_t flag(int argc, char** argv, const char* name, std::size_t fallback) {
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::strcmp(argv[i], name) == 0) {
-            return static_cast<std::size_t>(std::strtoull(argv[i + 1], nullptr, 10));
-        }
-    }
-    return fallback;
-}
 
 } // namespace
 

@@ -1,15 +1,17 @@
-// Scenario `kv-linearizability`: replicated kv registers (replica::group + replica::kv) on N
-// simulated nodes, each key served by the R = 3 nodes closest to it, driven by clients while
+// Scenario `kv-linearizability`: replicated kv registers on N simulated nodes, each node running
+// the replica::host reefd runs (groups, request forwarding, retries, kv::registers), every
+// message through the host codec; each key is served by the R = 3 nodes closest to it, driven by
+// clients while
 // nodes crash (losing every write not yet synced), restart from their storage, get cut off by
 // partitions and lose or reorder messages. Every client operation is recorded with its virtual
 // invocation and completion times; the history must be linearizable (sim/checkers/
 // linearizability.hpp). After the faults stop, every key must serve again (liveness).
 // docs/design/replica.md ("Simulation") describes it.
 //
-// The driver is what reefd's will be: one storage per node, every group's persist effects staged
-// and synced once per input before the sends that follow them (group commit), one timer per node
-// (the earliest deadline of its groups: idle groups have none), and membership's verdicts
-// (on_member_down) after a detection delay.
+// The driver is what reefd's is: one storage per node, every persist staged and synced once per
+// input before the sends that follow them (group commit), one timer per node (the host's
+// deadline: idle groups have none), and membership's verdicts (on_member_down) after a detection
+// delay. A client submits through a random node; that node's host finds the leader.
 
 #include "sim/scenarios/scenarios.hpp"
 
@@ -26,7 +28,8 @@
 
 #include "reef/base/assert.hpp"
 #include "reef/base/prng.hpp"
-#include "reef/replica/group.hpp"
+#include "reef/replica/host.hpp"
+#include "reef/replica/host_codec.hpp"
 #include "reef/replica/kv.hpp"
 #include "sim/checkers/linearizability.hpp"
 #include "sim/network.hpp"
@@ -42,35 +45,29 @@ namespace {
 constexpr std::size_t group_size = 3;
 constexpr std::size_t keys_count = 6;
 constexpr std::size_t clients_per_key = 3;
-constexpr duration client_timeout = duration::seconds(3);
+/// A client gives up (outcome unknown) a little after the host's own request timeout.
+constexpr duration host_request_timeout = duration::seconds(3);
+constexpr duration client_timeout = duration::seconds(4);
 constexpr duration client_think_max = duration::milliseconds(60);
 constexpr duration detection_delay = duration::milliseconds(800);
 constexpr duration liveness_phase = duration::seconds(20);
 constexpr std::size_t events_max = std::size_t{1} << 20U;
 
-/// A message between the members of one group.
+/// Encoded host messages in flight.
 struct in_transit {
     node_index from = 0;
     node_index to = 0;
-    std::size_t key = 0;
-    replica::message body;
-};
-
-/// One key's group as seen on one node.
-struct replica_slot {
-    std::unique_ptr<replica::group> core;
-    replica::kv::register_state app;
-    std::uint64_t applied_index = 0; // the last entry the app applied (for snapshots)
-    std::uint64_t applied_epoch = 0; // and its epoch
+    std::string bytes;
 };
 
 struct node_state {
     bool up = true;
     replica_storage storage;
-    std::map<std::size_t, replica_slot> slots; // key -> this node's replica
+    std::unique_ptr<replica::kv::registers> app;
+    std::unique_ptr<replica::host> core;
 };
 
-/// A client's operation in flight.
+/// A client's operation in flight: submitted through node `via` as that host's request `id`.
 struct call {
     std::size_t key = 0;
     std::uint64_t client = 0;
@@ -78,8 +75,8 @@ struct call {
     replica::kv::command body;
     std::int64_t invoked_ns = 0;
     instant give_up;
-    node_index target = 0;
-    std::optional<std::uint64_t> index; // where the target accepted it
+    node_index via = 0;
+    std::uint64_t id = 0;
     bool active = false;
 };
 
@@ -109,13 +106,15 @@ public:
             members_.push_back(order);
         }
         ids_ = std::move(ids);
-        limits_.log_retained_max = 32; // exercise snapshots and catch-up from them
+        limits_.group.log_retained_max = 32; // exercise snapshots and catch-up from them
+        limits_.request_timeout = host_request_timeout;
+        limits_.retry_interval = duration::milliseconds(300);
         for (std::size_t i = 0; i < nodes_count; ++i) {
             start_node(static_cast<node_index>(i));
         }
         for (std::size_t key = 0; key < keys_count; ++key) {
             for (std::size_t c = 0; c < clients_per_key; ++c) {
-                calls_.push_back(call{key, calls_.size() + 1, {}, {}, 0, {}, 0, {}, false});
+                calls_.push_back(call{key, calls_.size() + 1, {}, {}, 0, {}, 0, 0, false});
             }
         }
     }
@@ -152,7 +151,13 @@ public:
         }
         state.up = false;
         state.storage.crash();
-        state.slots.clear();
+        state.core.reset();
+        state.app.reset();
+        for (auto& client : calls_) {
+            if (client.active && client.via == node) {
+                client.id = 0; // its answer died with the host; ids restart with the next one
+            }
+        }
         scheduler_.cancel_timer(node);
         trace_.add_u64(0xdead0000ULL + node);
         for (node_index other = 0; other < nodes_.size(); ++other) {
@@ -165,27 +170,17 @@ public:
     void start_node(node_index node) {
         auto& state = nodes_[node];
         state.up = true;
-        for (std::size_t key = 0; key < groups_.size(); ++key) {
-            const auto& members = members_[key];
-            if (std::find(members.begin(), members.end(), node) == members.end()) {
-                continue;
-            }
-            auto loaded = state.storage.load(groups_[key]);
-            REEF_ASSERT(loaded.ok());
-            std::vector<node_id> member_ids;
-            for (node_index m : members) {
-                member_ids.push_back(ids_[m]);
-            }
-            auto& slot = state.slots[key];
-            slot.app = replica::kv::register_state{};
-            slot.core = std::make_unique<replica::group>(limits_, groups_[key], ids_[node],
-                                                         member_ids, *loaded, random_.next_u64(),
-                                                         now());
+        state.app = std::make_unique<replica::kv::registers>();
+        state.core = std::make_unique<replica::host>(limits_, ids_[node], *state.app,
+                                                     random_.next_u64());
+        auto stored = state.storage.groups();
+        REEF_ASSERT(stored.ok());
+        for (const auto& group : *stored) {
+            auto loaded = state.storage.load(group);
+            REEF_ASSERT(loaded.ok() && loaded->has_value());
+            state.core->recover(now(), group, std::move(**loaded));
         }
-        for (auto& [key, slot] : state.slots) {
-            drain(node, key);
-        }
-        arm(node);
+        drain(node);
     }
 
     /// Membership on `observer` declares `down` dead after the detection delay, if it still is.
@@ -279,11 +274,8 @@ private:
             if (!observer.up || !still_down) {
                 continue;
             }
-            for (auto& [key, slot] : observer.slots) {
-                slot.core->on_member_down(now(), ids_[pending.down]);
-                drain(pending.observer, key);
-            }
-            arm(pending.observer);
+            observer.core->on_member_down(now(), ids_[pending.down]);
+            drain(pending.observer);
         }
     }
 
@@ -318,37 +310,42 @@ private:
         client.invoked_ns = now().ns();
         client.give_up = now() + client_timeout;
         client.active = true;
-        client.target = members_[client.key][random_.next_u64() % members_[client.key].size()];
-        client.index.reset();
-        submit(client);
-    }
-
-    /// Offer the call to its target; a follower names its leader and the call follows it.
-    void submit(call& client) {
-        for (int hop = 0; hop < 4; ++hop) {
-            auto& node = nodes_[client.target];
-            if (!node.up) {
-                return; // lost; the client waits and gives up
-            }
-            auto& slot = node.slots.at(client.key);
-            auto index = slot.core->submit(now(), client.request,
-                                           replica::kv::encode_command(client.body));
-            drain(client.target, client.key);
-            arm(client.target);
-            if (index.ok()) {
-                client.index = *index;
-                return;
-            }
-            const node_index leader = index_of(slot.core->leader());
-            if (leader == client.target || index.failure().code != errc::failed_precondition) {
-                return; // no leader yet (or overloaded): retried when the call times out
-            }
-            client.target = leader;
+        client.via = static_cast<node_index>(random_.next_u64() % nodes_.size());
+        client.id = 0; // host ids are per host life: never match an earlier call's
+        auto& entry = nodes_[client.via];
+        if (!entry.up) {
+            return; // the client's node is down: no answer, unknown after give_up
         }
+        std::vector<node_id> members;
+        for (node_index m : members_[client.key]) {
+            members.push_back(ids_[m]);
+        }
+        std::sort(members.begin(), members.end());
+        auto id = entry.core->submit(now(), groups_[client.key], std::move(members),
+                                     client.request, replica::kv::encode_command(client.body));
+        REEF_ASSERT(id.ok());
+        client.id = *id;
+        drain(client.via);
     }
 
     node_index index_of(const node_id& id) const {
         return static_cast<node_index>(std::find(ids_.begin(), ids_.end(), id) - ids_.begin());
+    }
+
+    void answered(node_index via, const replica::request_done& done) {
+        for (auto& client : calls_) {
+            if (!client.active || client.via != via || client.id == 0 || client.id != done.id) {
+                continue;
+            }
+            if (!done.answer) {
+                record(client, checkers::kv_status::unknown, std::nullopt); // host timed out
+                return;
+            }
+            auto reply = replica::kv::decode_answer(*done.answer);
+            REEF_ASSERT(reply.ok());
+            record(client, checkers::kv_status::ok, *reply);
+            return;
+        }
     }
 
     void record(call& client, checkers::kv_status status,
@@ -386,72 +383,52 @@ private:
         client.give_up = now() + client_think_max.scaled(random_.unit());
     }
 
-    /// Execute a group's effects: stage persists, sync once, then sends and applies in order.
-    void drain(node_index node, std::size_t key) {
+    /// Execute a node's effects: stage persists, sync once, then the sends and answers in order.
+    void drain(node_index node) {
         auto& state = nodes_[node];
-        auto found = state.slots.find(key);
-        if (found == state.slots.end()) {
+        if (!state.core) {
             return;
         }
-        auto& slot = found->second;
-        const replica::group_id& group = groups_[key];
-        auto produced = slot.core->take_effects();
+        auto produced = state.core->take_effects();
         for (const auto& one : produced) {
-            if (const auto* promised = std::get_if<replica::persist_promise>(&one)) {
-                state.storage.save_promise(group, promised->epoch, promised->members);
-            } else if (const auto* entries = std::get_if<replica::persist_entries>(&one)) {
-                state.storage.append(group, entries->entries);
-            } else if (const auto* committed = std::get_if<replica::persist_commit>(&one)) {
-                state.storage.save_commit(group, committed->commit_index);
-            } else if (const auto* base = std::get_if<replica::persist_snapshot>(&one)) {
-                state.storage.save_snapshot(group, base->base);
+            if (const auto* write = std::get_if<replica::host_persist>(&one)) {
+                stage(state.storage, *write);
             }
         }
         REEF_ASSERT(state.storage.sync().ok());
-        bool compaction_due = false;
         for (auto& one : produced) {
-            if (auto* out = std::get_if<replica::send>(&one)) {
-                send_message(node, index_of(out->to), key, std::move(out->body));
-            } else if (const auto* applied = std::get_if<replica::apply>(&one)) {
-                const auto reply = slot.app.apply(applied->committed);
-                slot.applied_index = applied->committed.index;
-                slot.applied_epoch = applied->committed.epoch;
-                answer_clients(node, key, applied->committed, reply);
-            } else if (const auto* base = std::get_if<replica::install_snapshot>(&one)) {
-                auto restored = replica::kv::register_state::deserialize(base->base.state);
-                REEF_ASSERT(restored.ok());
-                slot.app = std::move(*restored);
-                slot.applied_index = base->base.last_index;
-                slot.applied_epoch = base->base.last_epoch;
-            } else if (std::holds_alternative<replica::compaction_due>(one)) {
-                compaction_due = true;
-            }
-        }
-        if (compaction_due) {
-            // The snapshot is the app's state after everything this batch applied; its persist
-            // effect is drained with the next input.
-            slot.core->compact(replica::snapshot{slot.applied_index, slot.applied_epoch,
-                                                 slot.app.serialize()});
-        }
-    }
-
-    void answer_clients(node_index node, std::size_t key, const replica::entry& applied,
-                        const replica::kv::answer& reply) {
-        for (auto& client : calls_) {
-            if (client.active && client.key == key && client.target == node && client.index &&
-                *client.index == applied.index) {
-                if (applied.request == client.request) {
-                    record(client, checkers::kv_status::ok, reply);
-                } else {
-                    client.index.reset(); // overwritten by a new leader: try again
-                    client.target = index_of(nodes_[node].slots.at(key).core->leader());
-                    submit(client);
+            if (auto* out = std::get_if<replica::host_send>(&one)) {
+                if (replica::validate_host(out->body).ok()) {
+                    send_message(node, index_of(out->to), replica::encode(out->body));
                 }
+            } else if (const auto* done = std::get_if<replica::request_done>(&one)) {
+                answered(node, *done);
             }
         }
+        if (options_.check_invariants) {
+            state.core->check_invariants();
+        }
+        arm(node);
     }
 
-    void send_message(node_index from, node_index to, std::size_t key, replica::message body) {
+    static void stage(replica_storage& storage, const replica::host_persist& write) {
+        std::visit(
+            [&](const auto& what) {
+                using kind = std::decay_t<decltype(what)>;
+                if constexpr (std::is_same_v<kind, replica::persist_promise>) {
+                    storage.save_promise(write.group, what.epoch, what.members);
+                } else if constexpr (std::is_same_v<kind, replica::persist_entries>) {
+                    storage.append(write.group, what.entries);
+                } else if constexpr (std::is_same_v<kind, replica::persist_commit>) {
+                    storage.save_commit(write.group, what.commit_index);
+                } else {
+                    storage.save_snapshot(write.group, what.base);
+                }
+            },
+            write.write);
+    }
+
+    void send_message(node_index from, node_index to, std::string bytes) {
         const auto arrival = network_.send(now(), from, to);
         if (!arrival) {
             return;
@@ -464,7 +441,7 @@ private:
             slot_index = static_cast<std::uint32_t>(wire_.size());
             wire_.emplace_back();
         }
-        wire_[slot_index] = in_transit{from, to, key, std::move(body)};
+        wire_[slot_index] = in_transit{from, to, std::move(bytes)};
         const bool queued =
             scheduler_.schedule(*arrival, event_kind::arrive, to, 0, slot_index);
         REEF_ASSERT(queued);
@@ -479,16 +456,10 @@ private:
         if (!state.up || !network_.reachable(item.from, item.to)) {
             return;
         }
-        auto found = state.slots.find(item.key);
-        if (found == state.slots.end()) {
-            return;
-        }
-        found->second.core->on_message(now(), ids_[item.from], item.body);
-        drain(item.to, item.key);
-        if (options_.check_invariants) {
-            found->second.core->check_invariants();
-        }
-        arm(item.to);
+        auto decoded = replica::decode_host(item.bytes);
+        REEF_ASSERT(decoded.ok()); // encoded by a correct node
+        state.core->on_message(now(), ids_[item.from], *decoded);
+        drain(item.to);
     }
 
     void tick(node_index node) {
@@ -496,25 +467,17 @@ private:
         if (!state.up) {
             return;
         }
-        for (auto& [key, slot] : state.slots) {
-            if (slot.core->next_deadline() <= now()) {
-                slot.core->on_tick(now());
-                drain(node, key);
-            }
-        }
-        arm(node);
+        state.core->on_tick(now());
+        drain(node);
     }
 
-    /// One timer per node: the earliest deadline of its groups (idle groups have none).
+    /// One timer per node, at its host's deadline (idle groups have none).
     void arm(node_index node) {
-        instant earliest = instant::never();
-        for (const auto& [key, slot] : nodes_[node].slots) {
-            earliest = std::min(earliest, slot.core->next_deadline());
-        }
-        if (earliest == instant::never()) {
+        const instant deadline = nodes_[node].core->next_deadline();
+        if (deadline == instant::never()) {
             scheduler_.cancel_timer(node);
         } else {
-            scheduler_.arm_timer(node, std::max(earliest, now()));
+            scheduler_.arm_timer(node, std::max(deadline, now()));
         }
     }
 
@@ -526,7 +489,7 @@ private:
     std::vector<node_id> ids_;
     std::vector<replica::group_id> groups_;
     std::vector<std::vector<node_index>> members_;
-    replica::group_config limits_;
+    replica::host_config limits_;
     std::vector<call> calls_;
     std::vector<notice> notices_;
     std::vector<in_transit> wire_;

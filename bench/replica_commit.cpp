@@ -11,9 +11,9 @@
 // The limit: with an instant network, one command needs the leader's fsync (it syncs its entries
 // before sending the append) and then one follower's fsync (it syncs before replying), in
 // sequence. So B=1 cannot beat about 2 x the raw fsync, measured here in the same directory
-// (4 KiB write + fdatasync) and printed as a ratio. The core adds a third fsync in sequence: the
-// leader's persist_commit comes before the applies it allows (group.hpp's ordering rule), so the
-// leader syncs its new commit index before it applies; with it the ratio is about 1.5.
+// (4 KiB write + fdatasync) and printed as a ratio. The leader applies before its new commit
+// index is synced (the stored commit index is only a lower bound), so no third fsync stands in
+// a commit's path.
 //
 // The 3 members stand for 3 machines: their syncs of one round run on one thread each, side by
 // side (--parallel-sync 0 runs them one after the other, as one disk queue would).
@@ -436,8 +436,7 @@ int main(int argc, char** argv) {
     if (b1_p50 && fsync_p50 > 0) {
         std::printf("replica.commit.b1_p50_vs_two_fsyncs: %.2f x (b1 latency p50 / (2 x %.0f us, "
                     "the fsync p50 of the slices around b1); limit about 1.0: with an in-memory "
-                    "network a commit waits for the leader's fsync, then a follower's; about 1.5 "
-                    "with the leader's commit-index sync before apply)\n",
+                    "network a commit waits for the leader's fsync, then a follower's)\n",
                     static_cast<double>(*b1_p50) / (2.0 * static_cast<double>(fsync_p50)),
                     micros(fsync_p50));
     }

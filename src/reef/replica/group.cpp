@@ -456,13 +456,16 @@ void group::set_commit(std::uint64_t commit_index) {
     REEF_ASSERT(commit_index <= last_index());
     stats_.committed += commit_index - commit_index_;
     commit_index_ = commit_index;
-    effects_.emplace_back(std::in_place_type<persist_commit>, commit_index_);
     const std::uint64_t base_index = base_ ? base_->last_index : 0;
     while (applied_index_ < commit_index_) {
         ++applied_index_;
         effects_.emplace_back(std::in_place_type<apply>,
                               log_[static_cast<std::size_t>(applied_index_ - base_index - 1)]);
     }
+    // After the applies: the entries are already durable on a majority, which is what makes them
+    // committed; the stored commit index is only a lower bound for a restart, so applying (and
+    // answering clients) need not wait for its fsync.
+    effects_.emplace_back(std::in_place_type<persist_commit>, commit_index_);
 }
 
 void group::adopt_snapshot(const snapshot& base) {

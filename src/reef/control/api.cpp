@@ -6,6 +6,7 @@
 #include "reef/base/address.hpp"
 #include "reef/control/dht_api.hpp"
 #include "reef/control/json_support.hpp"
+#include "reef/control/kv_api.hpp"
 #include "reef/membership/swim.hpp"
 #include "reef/node/node.hpp"
 #include "reef/node/version.hpp"
@@ -75,6 +76,17 @@ json routing_json(const node::node& local, json& contacts) {
     return json{{"contacts", table.size()}, {"buckets_occupied", occupied}};
 }
 
+json replica_json(const node::node& local) {
+    const auto& stats = local.replicas().stats();
+    return json{{"groups", local.replicas().groups_count()},
+                {"requests_submitted", stats.requests_submitted},
+                {"requests_answered", stats.requests_answered},
+                {"requests_timed_out", stats.requests_timed_out},
+                {"retries", stats.retries},
+                {"redirects", stats.redirects},
+                {"refused", stats.refused}};
+}
+
 outcome get_status(const node::node& local, const runtime_facts& facts) {
     const node_id self = local.self();
     json body{{"node_id", self.hex()},
@@ -89,7 +101,8 @@ outcome get_status(const node::node& local, const runtime_facts& facts) {
               {"data_dir", facts.data_dir},
               {"network", network_json(facts.network)},
               {"membership", membership_json(local)},
-              {"dht", dht_json(local)}};
+              {"dht", dht_json(local)},
+              {"replica", replica_json(local)}};
     return reply_only(ok_json(body));
 }
 
@@ -166,7 +179,7 @@ struct route {
     std::string_view method;
 };
 
-constexpr std::array<route, 8> routes{{
+constexpr std::array<route, 9> routes{{
     {"/v1/status", "GET"},
     {"/v1/peers", "GET"},
     {"/v1/join", "POST"},
@@ -175,6 +188,7 @@ constexpr std::array<route, 8> routes{{
     {"/v1/dht/get", "POST"},
     {"/v1/dht/closest", "POST"},
     {"/v1/dht/find", "POST"},
+    {kv_path, "POST"},
 }};
 
 } // namespace
@@ -193,7 +207,7 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
             404, errc::not_found,
             "no such endpoint " + shown(path) +
                 " (try /v1/status, /v1/peers, /v1/join, /v1/leave, /v1/dht/put, /v1/dht/get, "
-                "/v1/dht/closest, /v1/dht/find)"));
+                "/v1/dht/closest, /v1/dht/find, /v1/kv)"));
     }
     if (incoming.method != found->method) {
         response refused = error_response(
@@ -221,6 +235,9 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
     if (is_dht_path(path)) {
         return handle_dht(path, incoming);
     }
+    if (path == kv_path) {
+        return handle_kv(incoming);
+    }
     REEF_ASSERT(path == "/v1/leave");
     return post_leave(incoming);
 }
@@ -229,7 +246,8 @@ bool answers_later(const command& action) {
     return std::holds_alternative<dht_put_command>(action) ||
            std::holds_alternative<dht_get_command>(action) ||
            std::holds_alternative<dht_closest_command>(action) ||
-           std::holds_alternative<dht_find_command>(action);
+           std::holds_alternative<dht_find_command>(action) ||
+           std::holds_alternative<kv_command>(action);
 }
 
 response error_response(int status, errc code, std::string_view message) {

@@ -4,7 +4,8 @@
 // parses HTTP and executes the returned command; tests call handle() directly.
 // DHT requests are answered later: handle() returns their command with no reply, the runtime
 // starts the node operation, and formats its answer with dht_reply() (dht_api.hpp) when the
-// node reports the operation done.
+// node reports the operation done. KV requests likewise: kv_reply() (kv_api.hpp) formats the
+// node's kv_done.
 //
 // Thread-safety: pure functions over a const node.
 // Every request is untrusted: bodies are size-checked, parsed, and validated field by field, and
@@ -19,6 +20,7 @@
 #include "reef/base/ids.hpp"
 #include "reef/base/result.hpp"
 #include "reef/base/time.hpp"
+#include "reef/replica/kv.hpp"
 
 namespace reef::node {
 class node;
@@ -92,10 +94,18 @@ struct dht_find_command {
     node_id id;
 };
 
-using command = std::variant<std::monostate, join_command, leave_command, dht_put_command,
-                             dht_get_command, dht_closest_command, dht_find_command>;
+/// Run `body` on the kv register `key` (node::kv_submit). Validated: key 1..256 bytes, values at
+/// most replica::kv::value_size_max bytes. `op` is "get", "put", "cas" or "incr" (for answers).
+struct kv_command {
+    std::string op;
+    std::string key;
+    replica::kv::command body;
+};
 
-/// A command answered when its operation ends (a DHT command), not by the outcome's reply.
+using command = std::variant<std::monostate, join_command, leave_command, dht_put_command,
+                             dht_get_command, dht_closest_command, dht_find_command, kv_command>;
+
+/// A command answered when its operation ends (a DHT or kv command), not by the outcome's reply.
 bool answers_later(const command& action);
 
 struct outcome {

@@ -17,6 +17,7 @@
 #include "reef/base/address.hpp"
 #include "reef/control/api.hpp"
 #include "reef/control/dht_api.hpp"
+#include "reef/control/kv_api.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
 #include "reef/dht/record.hpp"
@@ -27,6 +28,7 @@
 #include "reef/runtime/identity_store.hpp"
 #include "reef/runtime/log.hpp"
 #include "reef/runtime/peer_network.hpp"
+#include "reef/runtime/replica_storage_sqlite.hpp"
 
 namespace reef::runtime {
 
@@ -113,6 +115,13 @@ struct pending_answer {
     instant started;
 };
 
+/// A control request waiting for its kv request to finish.
+struct pending_kv_answer {
+    control::kv_command asked;
+    control_server::responder respond;
+    instant started;
+};
+
 struct daemon::impl {
     impl(asio::io_context& context, settings effective, data_dir directory,
          crypto::identity self, crypto::cluster_key cluster)
@@ -124,8 +133,12 @@ struct daemon::impl {
           timer(context) {}
 
     status start();
+    status open_replica_store();
     void drain();
     void execute(node::effect& effect);
+    void stage(const node::replica_write& write);
+    /// Make the staged replica writes durable; on failure, stop (fail-stop). False then.
+    bool sync_replica_writes();
     void arm_timer();
     void on_timer();
     void on_receive(const node_id& from, const std::string& from_address,
@@ -134,6 +147,9 @@ struct daemon::impl {
     void on_control(const control::request& incoming, control_server::responder respond);
     void start_dht(instant now, control::dht_command asked, control_server::responder respond);
     void on_dht_done(const node::dht_done& done);
+    void start_kv(instant now, control::kv_command asked, control_server::responder respond);
+    void on_kv_done(const node::kv_done& done);
+    std::size_t pending_total() const { return pending.size() + pending_kv.size(); }
     void leave(std::string_view reason);
     void finish();
 
@@ -146,8 +162,16 @@ struct daemon::impl {
     std::unique_ptr<peer_network> network;
     std::unique_ptr<node::node> local;
     std::unique_ptr<control_server> control;
-    /// DHT operation id -> the request waiting for it; at most pending_answers_max.
+    /// DHT operation id -> the request waiting for it; kv request id -> likewise. At most
+    /// pending_answers_max in both together.
     std::map<dht::operation_id, pending_answer> pending;
+    std::map<std::uint64_t, pending_kv_answer> pending_kv;
+    /// The replica groups' durable state (DATA_DIR/replica.db).
+    std::unique_ptr<sqlite_replica_storage> replica_store;
+    /// Replica writes staged since the last sync().
+    std::size_t writes_staged = 0;
+    /// A sync failed: the daemon stopped without acknowledging anything not durable.
+    bool failed = false;
     std::size_t pending_answers_max = 0;
     std::string address;
     asio::steady_timer timer;
@@ -188,6 +212,7 @@ status daemon::impl::start() {
     // A DHT request is answered when its operation ends, which the node bounds: the server's
     // 504 must never come first.
     REEF_ASSERT(control_limits.answer_timeout > node_limits.dht.operation_timeout);
+    REEF_ASSERT(control_limits.answer_timeout > node_limits.replica.request_timeout);
     // Each connection waits for at most one answer.
     pending_answers_max = control_limits.connections_max;
     control = std::make_unique<control_server>(
@@ -203,8 +228,30 @@ status daemon::impl::start() {
         !saved) {
         return saved.failure();
     }
+    if (auto opened = open_replica_store(); !opened) {
+        return opened.failure();
+    }
     local = std::make_unique<node::node>(node_limits, identity, address, *incarnation,
                                          random_seed(), clock_now(), unix_seconds_now());
+    // The groups this node stored in an earlier life, before any other input.
+    auto stored_groups = replica_store->groups();
+    if (!stored_groups) {
+        return make_error(stored_groups.failure().code,
+                          "replica store: " + stored_groups.failure().message);
+    }
+    for (const auto& group : *stored_groups) {
+        auto state = replica_store->load(group);
+        if (!state) {
+            return make_error(state.failure().code, "replica store: " + state.failure().message);
+        }
+        if (*state) {
+            local->replica_recover(clock_now(), group, std::move(**state));
+        }
+    }
+    if (!stored_groups->empty()) {
+        log_info("recovered {} replica groups from {}", stored_groups->size(),
+                 replica_store->path());
+    }
     network->set_handlers(
         [this](const node_id& from, const std::string& from_address,
                std::span<const std::uint8_t> bytes) { on_receive(from, from_address, bytes); },
@@ -225,12 +272,74 @@ status daemon::impl::start() {
     return {};
 }
 
+status daemon::impl::open_replica_store() {
+    const std::string path = dir.file("replica.db");
+    auto opened = sqlite_replica_storage::open(path);
+    if (!opened) {
+        const std::string& message = opened.failure().message;
+        return make_error(opened.failure().code,
+                          message.find(path) != std::string::npos
+                              ? "replica store: " + message
+                              : "replica store " + path + ": " + message);
+    }
+    replica_store = std::move(*opened);
+    return {};
+}
+
 void daemon::impl::drain() {
     REEF_ASSERT(local != nullptr);
+    // Group commit: a run of replica writes (of any groups) is staged, then synced once before
+    // the first effect that follows it, so nothing is sent or answered before it is durable.
     for (auto& effect : local->take_effects()) {
+        if (failed) {
+            return;
+        }
+        if (const auto* write = std::get_if<node::replica_write>(&effect)) {
+            stage(*write);
+            continue;
+        }
+        if (writes_staged > 0 && !sync_replica_writes()) {
+            return;
+        }
         execute(effect);
     }
+    if (writes_staged > 0 && !sync_replica_writes()) {
+        return;
+    }
     arm_timer();
+}
+
+void daemon::impl::stage(const node::replica_write& write) {
+    std::visit(overloaded{
+                   [&](const replica::persist_promise& promise) {
+                       replica_store->save_promise(write.group, promise.epoch, promise.members);
+                   },
+                   [&](const replica::persist_entries& entries) {
+                       replica_store->append(write.group, entries.entries);
+                   },
+                   [&](const replica::persist_commit& commit) {
+                       replica_store->save_commit(write.group, commit.commit_index);
+                   },
+                   [&](const replica::persist_snapshot& base) {
+                       replica_store->save_snapshot(write.group, base.base);
+                   },
+               },
+               write.write);
+    ++writes_staged;
+}
+
+bool daemon::impl::sync_replica_writes() {
+    REEF_ASSERT(writes_staged > 0);
+    if (auto synced = replica_store->sync(); !synced) {
+        // Fail-stop: whatever follows (sends, answers) may depend on these writes.
+        log_error("cannot make {} replica writes durable in {}: {}; stopping", writes_staged,
+                  replica_store->path(), synced.failure().describe());
+        failed = true;
+        finish();
+        return false;
+    }
+    writes_staged = 0;
+    return true;
 }
 
 void daemon::impl::execute(node::effect& effect) {
@@ -257,6 +366,8 @@ void daemon::impl::execute(node::effect& effect) {
             },
             [&](node::member_changed& change) { log_member_change(change); },
             [&](node::dht_done& done) { on_dht_done(done); },
+            [&](node::kv_done& done) { on_kv_done(done); },
+            [&](node::replica_write&) { REEF_ASSERT(false); }, // staged by drain()
         },
         effect);
 }
@@ -338,6 +449,10 @@ void daemon::impl::on_control(const control::request& incoming,
     facts.data_dir = dir.path();
     facts.network = facts_of(network->stats());
     auto outcome = control::handle(incoming, *local, facts);
+    if (auto* kv = std::get_if<control::kv_command>(&outcome.action)) {
+        start_kv(now, std::move(*kv), std::move(respond));
+        return;
+    }
     if (control::answers_later(outcome.action)) {
         start_dht(now, control::as_dht_command(outcome.action), std::move(respond));
         return;
@@ -364,7 +479,7 @@ void daemon::impl::start_dht(instant now, control::dht_command asked,
         respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
         return;
     }
-    if (pending.size() >= pending_answers_max) {
+    if (pending_total() >= pending_answers_max) {
         respond(control::error_response(429, errc::resource_exhausted,
                                         "too many DHT requests waiting (at most " +
                                             std::to_string(pending_answers_max) + ")"));
@@ -413,6 +528,51 @@ void daemon::impl::on_dht_done(const node::dht_done& done) {
     answer.respond(std::move(reply));
 }
 
+void daemon::impl::start_kv(instant now, control::kv_command asked,
+                            control_server::responder respond) {
+    if (stopped) {
+        respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
+        return;
+    }
+    if (pending_total() >= pending_answers_max) {
+        respond(control::error_response(429, errc::resource_exhausted,
+                                        "too many requests waiting (at most " +
+                                            std::to_string(pending_answers_max) + ")"));
+        return;
+    }
+    auto started_request = local->kv_submit(now, asked.key, asked.body);
+    if (!started_request) {
+        log_debug("kv {} refused: {}", asked.op, started_request.failure().describe());
+        respond(control::kv_refused(asked, started_request.failure()));
+        // A refusal may still have produced effects (a group created, sends).
+        drain();
+        return;
+    }
+    log_debug("kv {} started as request {}", asked.op, *started_request);
+    // Registered before the drain: the request may already be done.
+    const bool fresh =
+        pending_kv
+            .emplace(*started_request, pending_kv_answer{std::move(asked), std::move(respond), now})
+            .second;
+    REEF_ASSERT(fresh);
+    drain();
+}
+
+void daemon::impl::on_kv_done(const node::kv_done& done) {
+    const auto waiting = pending_kv.find(done.id);
+    if (waiting == pending_kv.end()) {
+        log_debug("kv request {} finished with nobody waiting", done.id);
+        return;
+    }
+    pending_kv_answer answer = std::move(waiting->second);
+    pending_kv.erase(waiting);
+    control::response reply = control::kv_reply(answer.asked, done.answer);
+    log_debug("kv {} request {} done in {:.0f} ms: {}{}", answer.asked.op, done.id,
+              (clock_now() - answer.started).ms(), reply.status,
+              done.answer ? std::string() : " (" + done.answer.failure().describe() + ")");
+    answer.respond(std::move(reply));
+}
+
 void daemon::impl::leave(std::string_view reason) {
     if (leaving || stopped) {
         return;
@@ -437,6 +597,7 @@ void daemon::impl::finish() {
     }
     // Their connections are closed: the responders would do nothing.
     pending.clear();
+    pending_kv.clear();
     if (network) {
         network->close();
     }
@@ -487,6 +648,7 @@ void daemon::set_stopped_handler(std::function<void()> on_stopped) {
     impl_->on_stopped = std::move(on_stopped);
 }
 bool daemon::stopped() const { return impl_->stopped; }
+bool daemon::failed() const { return impl_->failed; }
 const node::node& daemon::local_node() const { return *impl_->local; }
 const std::string& daemon::address() const { return impl_->address; }
 std::string daemon::control_socket_path() const { return impl_->dir.control_socket_path(); }
@@ -531,7 +693,7 @@ int run_daemon(const settings& effective) {
     // Let the last payloads (the leave gossip) flush, within a bound.
     io.restart();
     io.run_for(flush_max);
-    return 0;
+    return running.failed() ? 1 : 0;
 }
 
 } // namespace reef::runtime

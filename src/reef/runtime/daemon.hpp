@@ -5,10 +5,19 @@
 //   control_server --request--> control::handle --command--> node::join / leave
 //   control_server --request--> control::handle --dht command--> node::dht_put / get / closest,
 //     and the node's dht_done effect --control::dht_reply--> the request's responder
+//   control_server --request--> control::handle --kv command--> node::kv_submit, and the node's
+//     kv_done effect --control::kv_reply--> the request's responder
+//   node's replica_write effects --> sqlite_replica_storage (DATA_DIR/replica.db)
 //   one steady_timer, always armed at node::next_deadline() (or the shutdown deadline)
 //
 // Effects are drained after every input, in order (a persisted incarnation before the sends
-// that follow it). A graceful leave (SIGTERM, SIGINT, POST /v1/leave) announces the leave, keeps
+// that follow it). Replica writes are staged in the replica store and synced once (one
+// transaction, one fsync) before the first effect that follows a run of them, and at the end of
+// the drain: group commit. A failed sync stops the daemon at once (fail-stop), so nothing that is
+// not durable is ever sent or acknowledged. At start, every group in the store is loaded and
+// handed to the node (replica_recover) before it joins.
+//
+// A graceful leave (SIGTERM, SIGINT, POST /v1/leave) announces the leave, keeps
 // gossiping for three probe periods so the announcement spreads, then closes the listeners.
 //
 // Thread-safety: everything runs on the io_context's thread; construct, call and destroy the
@@ -51,6 +60,8 @@ public:
     /// Called once, on the io thread, when the daemon has stopped (listeners closed).
     void set_stopped_handler(std::function<void()> on_stopped);
     bool stopped() const;
+    /// The daemon stopped because its replica store failed (run_daemon then exits 1).
+    bool failed() const;
 
     const node::node& local_node() const;
     /// The address peers reach this node at.

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 
@@ -172,6 +173,61 @@ TEST_F(daemon_test, a_record_put_on_one_node_is_read_on_another_through_the_cont
         ask(*second, "POST", "/v1/dht/closest", R"({"target": ")" + publisher + R"("})");
     ASSERT_EQ(closest.rfind("HTTP/1.1 200", 0), 0U) << closest;
     EXPECT_NE(closest.find(publisher), std::string::npos) << closest;
+}
+
+TEST_F(daemon_test, kv_answers_come_through_the_control_api_and_survive_a_restart) {
+    auto first = start(settings_for("a"));
+    ASSERT_NE(first, nullptr);
+    {
+        auto second = start(settings_for("b", {first->address()}));
+        ASSERT_NE(second, nullptr);
+        ASSERT_TRUE(run_until([&] {
+            return first->local_node().cluster_size() == 2 &&
+                   second->local_node().cluster_size() == 2;
+        }));
+        for (int round = 1; round <= 3; ++round) {
+            const auto& asked = round % 2 == 0 ? *first : *second;
+            const std::string added = ask(asked, "POST", "/v1/kv", R"({"op": "incr", "key": "c"})");
+            ASSERT_EQ(added.rfind("HTTP/1.1 200", 0), 0U) << added;
+            EXPECT_NE(added.find("\"value\":\"" + std::to_string(round) + "\""),
+                      std::string::npos)
+                << added;
+        }
+        const std::string swapped =
+            ask(*first, "POST", "/v1/kv",
+                R"({"op": "cas", "key": "c", "expected": "9", "value": "x"})");
+        ASSERT_EQ(swapped.rfind("HTTP/1.1 200", 0), 0U) << swapped;
+        EXPECT_NE(swapped.find("\"ok\":false"), std::string::npos) << swapped;
+        const std::string bad = ask(*first, "POST", "/v1/kv", R"({"op": "get", "key": ""})");
+        EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0U) << bad;
+        const std::string status = ask(*first, "GET", "/v1/status", "");
+        EXPECT_NE(status.find("\"replica\":{\"groups\":1"), std::string::npos) << status;
+        second->stop_now();
+    }
+    EXPECT_TRUE(fs::exists(root / "b" / "replica.db"));
+    // Both were members of the key's group (only two nodes): b recovers it from replica.db.
+    auto again = start(settings_for("b", {first->address()}));
+    ASSERT_NE(again, nullptr);
+    EXPECT_EQ(again->local_node().replicas().groups_count(), 1U);
+    ASSERT_TRUE(run_until([&] { return again->local_node().cluster_size() == 2; }));
+    const std::string got = ask(*again, "POST", "/v1/kv", R"({"op": "get", "key": "c"})");
+    ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0U) << got;
+    EXPECT_NE(got.find("\"value\":\"3\""), std::string::npos) << got;
+}
+
+TEST_F(daemon_test, a_replica_store_that_cannot_be_opened_names_the_file) {
+    const auto where = root / "a";
+    fs::create_directories(where);
+    {
+        std::FILE* garbage = std::fopen((where / "replica.db").c_str(), "wb");
+        ASSERT_NE(garbage, nullptr);
+        std::fputs("this is not a SQLite database, not even close to one at all\n", garbage);
+        std::fclose(garbage);
+    }
+    auto started = daemon::start(io, settings_for("a"));
+    ASSERT_FALSE(started.ok());
+    EXPECT_NE(started.failure().message.find("replica.db"), std::string::npos)
+        << started.failure().message;
 }
 
 TEST_F(daemon_test, a_restarted_node_comes_back_with_a_higher_incarnation) {

@@ -64,4 +64,20 @@ int run_dht_get(const global_options& global, const std::string& ref);
 int run_dht_closest(const global_options& global, const std::string& ref);
 int run_dht_find(const global_options& global, const std::string& node_id_hex);
 
+/// A kv request waits for the key's replica group: at least this long whatever --timeout says
+/// (reefd ends every request within 8 s).
+inline constexpr std::chrono::seconds kv_timeout_min{20};
+
+struct kv_options {
+    std::string op; // "get", "put", "cas" or "incr"
+    std::string key;
+    std::string value;                   // put, cas: the new value
+    std::optional<std::string> expected; // cas: nullopt = the key must be absent
+    std::int64_t delta = 1;              // incr
+};
+
+/// `reef kv OP ...`: prints the value after the command (or "(absent)"); a cas that did not
+/// match (or an incr of a non-number) prints why on stderr and exits 1.
+int run_kv(const global_options& global, const kv_options& options);
+
 } // namespace reef::cli

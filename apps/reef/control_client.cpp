@@ -170,6 +170,23 @@ status check_dht_find_shape(const json& answer) {
     return {};
 }
 
+status check_kv_shape(const json& answer) {
+    auto checked = require(
+        answer, {{"key", string_type}, {"op", string_type}, {"ok", json::value_t::boolean}},
+        "the kv answer");
+    if (!checked) {
+        return checked;
+    }
+    if (!answer.contains("value") || !(answer["value"].is_string() || answer["value"].is_null())) {
+        return make_error(errc::invalid_argument,
+                          "unexpected answer: the kv answer lacks a valid \"value\"");
+    }
+    if (!answer["ok"].get<bool>()) {
+        return require(answer, {{"error", string_type}}, "the kv answer");
+    }
+    return {};
+}
+
 result<json> control_client::call(std::string_view method, std::string_view target,
                                   const json& body) const {
     std::string body_text = body.is_null() ? std::string() : body.dump();
@@ -264,6 +281,10 @@ result<json> control_client::dht_closest(const std::string& target_hex) const {
 result<json> control_client::dht_find(const std::string& node_id_hex) const {
     return call_checked("POST", "/v1/dht/find", json{{"node_id", node_id_hex}},
                         check_dht_find_shape);
+}
+
+result<json> control_client::kv(const json& body) const {
+    return call_checked("POST", "/v1/kv", body, check_kv_shape);
 }
 
 } // namespace reef::cli

@@ -32,6 +32,8 @@ struct control_client {
     result<nlohmann::json> dht_get(const nlohmann::json& body) const;
     result<nlohmann::json> dht_closest(const std::string& target_hex) const;
     result<nlohmann::json> dht_find(const std::string& node_id_hex) const;
+    /// POST /v1/kv with `body` ({"op", "key", ...}); the answer's shape is checked.
+    result<nlohmann::json> kv(const nlohmann::json& body) const;
 
     /// GET/POST `target`; a 2xx answer must be a JSON object, anything else becomes an error.
     result<nlohmann::json> call(std::string_view method, std::string_view target,
@@ -51,5 +53,7 @@ status check_dht_put_shape(const nlohmann::json& answer);
 status check_dht_get_shape(const nlohmann::json& answer);
 status check_dht_closest_shape(const nlohmann::json& answer);
 status check_dht_find_shape(const nlohmann::json& answer);
+/// Checks a /v1/kv answer: "key", "op", "ok", "value" (a string or null), "error" when not ok.
+status check_kv_shape(const nlohmann::json& answer);
 
 } // namespace reef::cli

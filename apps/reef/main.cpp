@@ -1,6 +1,7 @@
 // reef: the command-line client of a Reef cluster. This file holds only the command-line
 // definition (CLI11 lives in this one translation unit); commands.hpp does the work.
 
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
 
@@ -60,6 +61,12 @@ struct command_line {
     std::string dht_value;
     std::string dht_ttl_text;
     std::string dht_ref;
+    std::string kv_key;
+    std::string kv_value;
+    std::string kv_expected;
+    bool kv_absent = false;
+    std::vector<std::string> kv_cas_values;
+    std::string kv_by_text = "1";
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
@@ -133,6 +140,75 @@ int dispatch_dht(const CLI::App& dht, const global_options& global, const comman
     return run_dht_find(global, line.dht_ref);
 }
 
+auto integer_checked(std::string what) {
+    return checked_by(
+        [what](const std::string& text) -> reef::result<std::int64_t> {
+            std::int64_t value = 0;
+            const char* end = text.data() + text.size();
+            auto [stop, failure] = std::from_chars(text.data(), end, value);
+            if (text.empty() || failure != std::errc() || stop != end) {
+                return reef::make_error(reef::errc::invalid_argument,
+                                        what + " must be a signed 64-bit integer, got \"" +
+                                            text + "\"");
+            }
+            return value;
+        },
+        "");
+}
+
+void define_kv_commands(CLI::App& app, command_line& line) {
+    auto* kv = app.add_subcommand(
+        "kv", "Read and write the cluster's replicated registers (get, put, cas, incr)");
+    kv->require_subcommand(1);
+    kv->fallthrough();
+    const std::string key_help = "The register's key, 1-256 bytes";
+    auto* get = kv->add_subcommand("get", "Print KEY's value, or (absent)");
+    get->add_option("KEY", line.kv_key, key_help)->required()->check(not_empty("KEY"));
+    auto* put = kv->add_subcommand("put", "Set KEY to VALUE");
+    put->add_option("KEY", line.kv_key, key_help)->required()->check(not_empty("KEY"));
+    put->add_option("VALUE", line.kv_value, "The new value, at most 1024 bytes")->required();
+    auto* cas = kv->add_subcommand(
+        "cas", "Set KEY to NEW only if its value is EXPECTED (or, with --absent, if it has none); "
+               "exit 1 when it is not");
+    cas->add_option("KEY", line.kv_key, key_help)->required()->check(not_empty("KEY"));
+    cas->add_option("VALUES", line.kv_cas_values, "EXPECTED NEW (or only NEW with --absent)")
+        ->required()
+        ->expected(1, 2);
+    cas->add_flag("--absent", line.kv_absent, "KEY must have no value (instead of EXPECTED)");
+    auto* incr = kv->add_subcommand("incr", "Add to KEY's number (absent counts as 0); print it");
+    incr->add_option("KEY", line.kv_key, key_help)->required()->check(not_empty("KEY"));
+    incr->add_option("--by", line.kv_by_text, "How much to add (may be negative; default 1)")
+        ->type_name("N")
+        ->check(integer_checked("--by"));
+}
+
+int dispatch_kv(const CLI::App& kv, const global_options& global, const command_line& line) {
+    kv_options options;
+    options.op = kv.get_subcommands().front()->get_name();
+    options.key = line.kv_key;
+    if (options.op == "put") {
+        options.value = line.kv_value;
+    } else if (options.op == "cas") {
+        const auto& values = line.kv_cas_values;
+        if (line.kv_absent && values.size() != 1) {
+            std::cerr << "reef: with --absent, give only KEY NEW\n";
+            return exit_usage;
+        }
+        if (!line.kv_absent && values.size() != 2) {
+            std::cerr << "reef: give KEY EXPECTED NEW (or KEY NEW --absent)\n";
+            return exit_usage;
+        }
+        if (!line.kv_absent) {
+            options.expected = values[0];
+        }
+        options.value = values.back();
+    } else if (options.op == "incr") {
+        std::from_chars(line.kv_by_text.data(), line.kv_by_text.data() + line.kv_by_text.size(),
+                        options.delta);
+    }
+    return run_kv(global, options);
+}
+
 void define_commands(CLI::App& app, command_line& line) {
     auto* init = app.add_subcommand("init", "Create the cluster key and print how machines join");
     init->add_option("--cluster-key", line.key_text,
@@ -169,9 +245,12 @@ void define_commands(CLI::App& app, command_line& line) {
         ->check(address_checked());
     app.add_subcommand("leave", "Ask the node to leave the cluster gracefully and stop");
     define_dht_commands(app, line);
+    define_kv_commands(app, line);
     std::vector<CLI::App*> commands = app.get_subcommands({});
-    for (auto* nested : app.get_subcommand("dht")->get_subcommands({})) {
-        commands.push_back(nested);
+    for (const char* group : {"dht", "kv"}) {
+        for (auto* nested : app.get_subcommand(group)->get_subcommands({})) {
+            commands.push_back(nested);
+        }
     }
     for (auto* command : commands) {
         add_json_flag(command, line);
@@ -260,6 +339,9 @@ int dispatch(const CLI::App& app, const command_line& line) {
     }
     if (name == "dht") {
         return dispatch_dht(*command, global, line);
+    }
+    if (name == "kv") {
+        return dispatch_kv(*command, global, line);
     }
     REEF_ASSERT(name == "leave");
     return run_leave(global);

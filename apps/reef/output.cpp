@@ -209,4 +209,12 @@ std::string render_status(const json& status) {
     return out;
 }
 
+std::string render_kv(const nlohmann::json& answer) {
+    const auto value = answer.find("value");
+    if (value == answer.end() || !value->is_string()) {
+        return "(absent)\n";
+    }
+    return value->get<std::string>() + "\n";
+}
+
 } // namespace reef::cli

@@ -34,6 +34,10 @@ std::string render_dht_closest(const nlohmann::json& closest);
 /// `reef dht find`: the addresses, one per line.
 std::string render_dht_find(const nlohmann::json& found);
 
+/// `reef kv`: the value after the command on one line, or "(absent)", from a checked /v1/kv
+/// answer.
+std::string render_kv(const nlohmann::json& answer);
+
 /// The `reef status` lines from a checked /v1/status answer.
 std::string render_status(const nlohmann::json& status);
 

@@ -185,3 +185,17 @@ TEST(check_peers_shape, rejects_bad_member_lists) {
 
 } // namespace
 } // namespace reef::cli
+
+namespace reef::cli {
+namespace {
+
+TEST(render_kv, prints_the_value_or_absent_on_one_line) {
+    using json = nlohmann::json;
+    EXPECT_EQ(render_kv(json{{"key", "k"}, {"op", "get"}, {"ok", true}, {"value", "20"}}), "20\n");
+    EXPECT_EQ(render_kv(json{{"key", "k"}, {"op", "get"}, {"ok", true}, {"value", nullptr}}),
+              "(absent)\n");
+    EXPECT_EQ(render_kv(json{{"key", "k"}, {"op", "put"}, {"ok", true}, {"value", ""}}), "\n");
+}
+
+} // namespace
+} // namespace reef::cli

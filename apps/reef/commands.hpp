@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "address.hpp"
 
@@ -74,6 +75,8 @@ struct kv_options {
     std::string value;                   // put, cas: the new value
     std::optional<std::string> expected; // cas: nullopt = the key must be absent
     std::int64_t delta = 1;              // incr
+    /// The client's request id (client, sequence); none: the node assigns one.
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> request;
 };
 
 /// `reef kv OP ...`: prints the value after the command (or "(absent)"); a cas that did not

@@ -22,6 +22,10 @@ json body_of(const kv_options& options) {
     } else if (options.op == "incr") {
         body["delta"] = options.delta;
     }
+    if (options.request) {
+        body["request"] = json{{"client", options.request->first},
+                               {"sequence", options.request->second}};
+    }
     return body;
 }
 

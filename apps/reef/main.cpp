@@ -67,6 +67,7 @@ struct command_line {
     bool kv_absent = false;
     std::vector<std::string> kv_cas_values;
     std::string kv_by_text = "1";
+    std::string kv_request_text;
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
@@ -156,11 +157,35 @@ auto integer_checked(std::string what) {
         "");
 }
 
+/// CLIENT:SEQUENCE, two non-zero unsigned 64-bit integers (a kv request id).
+reef::result<std::pair<std::uint64_t, std::uint64_t>> parse_request_id(const std::string& text) {
+    const auto colon = text.find(':');
+    std::uint64_t parts[2] = {0, 0};
+    const std::string_view pieces[2] = {
+        std::string_view(text).substr(0, colon),
+        colon == std::string::npos ? std::string_view() : std::string_view(text).substr(colon + 1)};
+    for (int i = 0; i < 2; ++i) {
+        const char* end = pieces[i].data() + pieces[i].size();
+        auto [stop, failure] = std::from_chars(pieces[i].data(), end, parts[i]);
+        if (pieces[i].empty() || failure != std::errc{} || stop != end || parts[i] == 0) {
+            return reef::make_error(reef::errc::invalid_argument,
+                                    "--request-id must be CLIENT:SEQUENCE, two integers in "
+                                    "1..2^64-1, got \"" + text + "\"");
+        }
+    }
+    return std::pair{parts[0], parts[1]};
+}
+
 void define_kv_commands(CLI::App& app, command_line& line) {
     auto* kv = app.add_subcommand(
         "kv", "Read and write the cluster's replicated registers (get, put, cas, incr)");
     kv->require_subcommand(1);
     kv->fallthrough();
+    kv->add_option("--request-id", line.kv_request_text,
+                   "This request's id, CLIENT:SEQUENCE: retrying with the same id applies the "
+                   "command once (use a new SEQUENCE for each new command)")
+        ->type_name("CLIENT:SEQ")
+        ->check(checked_by(parse_request_id, ""));
     const std::string key_help = "The register's key, 1-256 bytes";
     auto* get = kv->add_subcommand("get", "Print KEY's value, or (absent)");
     get->add_option("KEY", line.kv_key, key_help)->required()->check(not_empty("KEY"));
@@ -205,6 +230,9 @@ int dispatch_kv(const CLI::App& kv, const global_options& global, const command_
     } else if (options.op == "incr") {
         std::from_chars(line.kv_by_text.data(), line.kv_by_text.data() + line.kv_by_text.size(),
                         options.delta);
+    }
+    if (!line.kv_request_text.empty()) {
+        options.request = *parse_request_id(line.kv_request_text);
     }
     return run_kv(global, options);
 }

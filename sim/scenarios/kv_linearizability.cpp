@@ -316,13 +316,22 @@ private:
         if (!entry.up) {
             return; // the client's node is down: no answer, unknown after give_up
         }
-        std::vector<node_id> members;
+        // Candidates as a node would name them: the key's members (the closest), then every
+        // other node, so a first use locates (everyone answers "unknown") before creating.
+        std::vector<node_id> candidates;
         for (node_index m : members_[client.key]) {
-            members.push_back(ids_[m]);
+            candidates.push_back(ids_[m]);
         }
-        std::sort(members.begin(), members.end());
-        auto id = entry.core->submit(now(), groups_[client.key], std::move(members),
-                                     client.request, replica::kv::encode_command(client.body));
+        const std::size_t group_size = candidates.size();
+        for (node_index other = 0; other < ids_.size(); ++other) {
+            if (std::find(candidates.begin(), candidates.end(), ids_[other]) ==
+                candidates.end()) {
+                candidates.push_back(ids_[other]);
+            }
+        }
+        auto id = entry.core->submit(now(), groups_[client.key], std::move(candidates),
+                                     group_size, client.request,
+                                     replica::kv::encode_command(client.body));
         REEF_ASSERT(id.ok());
         client.id = *id;
         drain(client.via);

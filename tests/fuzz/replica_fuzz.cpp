@@ -289,7 +289,7 @@ struct host_under_test {
         }
         if ((choice & 0x70U) == 0) {
             const std::vector<node_id> members{nodes[0], nodes[1], nodes[2]};
-            auto id = live->submit(now, fuzz_group(), members,
+            auto id = live->submit(now, fuzz_group(), members, members.size(),
                                    replica::request_id{7, next_sequence++},
                                    replica::kv::encode_command(replica::kv::incr{1}));
             static_cast<void>(id);
@@ -392,9 +392,10 @@ std::vector<bytes> seed_corpus() {
     add_host(replica::group_traffic{group_key, members, replica::append_reply{1, true, 3, 2}});
     add_host(replica::client_request{
         4, group_key, members, request_id{9, 1},
-        replica::kv::encode_command(replica::kv::put{std::string("v\0w", 3)})});
-    add_host(replica::client_answer{1, true, "answer", std::nullopt, {}});
-    add_host(replica::client_answer{1, false, "", member_id(2), {}});
+        replica::kv::encode_command(replica::kv::put{std::string("v\0w", 3)}), true});
+    add_host(replica::client_answer{1, true, "answer", std::nullopt, members, {}});
+    add_host(replica::client_answer{1, false, "", member_id(2), members, {}});
+    add_host(replica::client_answer{1, false, "", std::nullopt, {}, request_id{9, 1}});
     return corpus;
 }
 

@@ -98,8 +98,19 @@ class KvTest(unittest.TestCase):
         self.assertEqual(not_number.returncode, 1, not_number)
         self.assertIn("not a number", not_number.stderr)
 
-    @unittest.skip("known liveness bug under investigation: after a killed group member restarts, "
-                   "requests from one other node can keep timing out (values stay correct)")
+    def test_2b_a_retry_with_the_same_request_id_applies_once(self):
+        key = "retried"
+        self.assertEqual(self.kv(0, "incr", key, "--request-id", "77:1").stdout, "1\n")
+        # The same id again, through another node: answered, not applied twice.
+        self.assertEqual(self.kv(3, "incr", key, "--request-id", "77:1").stdout, "1\n")
+        self.assertEqual(self.kv(2, "incr", key, "--request-id", "77:2").stdout, "2\n")
+        self.assertEqual(self.value(4, key), "2")
+        for bad in ("77", "0:1", "77:0", "x:1", "77:-1", "1:18446744073709551616"):
+            refused = self.kv(1, "incr", key, "--request-id", bad, check=False)
+            self.assertEqual(refused.returncode, 2, f"{bad}: {refused}")
+            self.assertIn("--request-id must be CLIENT:SEQUENCE", refused.stderr, bad)
+        self.assertEqual(self.value(4, key), "2", "refused requests change nothing")
+
     def test_3_a_killed_group_member_loses_no_acknowledged_increment(self):
         key = "crash-counter"
         members = self.members_of(key)

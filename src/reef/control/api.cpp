@@ -84,6 +84,8 @@ json replica_json(const node::node& local) {
                 {"requests_timed_out", stats.requests_timed_out},
                 {"retries", stats.retries},
                 {"redirects", stats.redirects},
+                {"groups_located", stats.groups_located},
+                {"creations_asked", stats.creations_asked},
                 {"refused", stats.refused}};
 }
 

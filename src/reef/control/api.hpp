@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -100,6 +101,9 @@ struct kv_command {
     std::string op;
     std::string key;
     replica::kv::command body;
+    /// The client's own request id ("request" in the body), so its retries apply once; none:
+    /// the node assigns one.
+    std::optional<replica::request_id> request;
 };
 
 using command = std::variant<std::monostate, join_command, leave_command, dht_put_command,

@@ -35,13 +35,13 @@ std::variant<std::string, outcome> bounded_string(const json& body, std::string_
 std::variant<replica::kv::command, outcome> body_of(const json& body, std::string_view op) {
     constexpr std::size_t value_max = replica::kv::value_size_max;
     if (op == "get") {
-        if (auto refused = refuse_unknown_fields(body, {"op", "key"})) {
+        if (auto refused = refuse_unknown_fields(body, {"op", "key", "request"})) {
             return std::move(*refused);
         }
         return replica::kv::get{};
     }
     if (op == "put") {
-        if (auto refused = refuse_unknown_fields(body, {"op", "key", "value"})) {
+        if (auto refused = refuse_unknown_fields(body, {"op", "key", "value", "request"})) {
             return std::move(*refused);
         }
         auto value = bounded_string(body, "value", value_max);
@@ -51,7 +51,8 @@ std::variant<replica::kv::command, outcome> body_of(const json& body, std::strin
         return replica::kv::put{std::move(std::get<std::string>(value))};
     }
     if (op == "cas") {
-        if (auto refused = refuse_unknown_fields(body, {"op", "key", "expected", "value"})) {
+        if (auto refused =
+                refuse_unknown_fields(body, {"op", "key", "expected", "value", "request"})) {
             return std::move(*refused);
         }
         const auto expected = body.find("expected");
@@ -79,7 +80,7 @@ std::variant<replica::kv::command, outcome> body_of(const json& body, std::strin
         return swap;
     }
     REEF_ASSERT(op == "incr");
-    if (auto refused = refuse_unknown_fields(body, {"op", "key", "delta"})) {
+    if (auto refused = refuse_unknown_fields(body, {"op", "key", "delta", "request"})) {
         return std::move(*refused);
     }
     replica::kv::incr add;
@@ -97,6 +98,35 @@ std::variant<replica::kv::command, outcome> body_of(const json& body, std::strin
         add.delta = delta->get<std::int64_t>();
     }
     return add;
+}
+
+/// The optional "request": {"client": C, "sequence": S}, both non-zero unsigned 64-bit
+/// integers: a client that retries with the same pair gets its command applied once.
+std::variant<std::optional<replica::request_id>, outcome> request_of(const json& body) {
+    const auto field = body.find("request");
+    if (field == body.end()) {
+        return std::optional<replica::request_id>{};
+    }
+    if (!field->is_object()) {
+        return invalid(std::string("field \"request\" must be an object {\"client\", "
+                                   "\"sequence\"}, got ") +
+                       field->type_name());
+    }
+    if (auto refused = refuse_unknown_fields(*field, {"client", "sequence"})) {
+        return std::move(*refused);
+    }
+    replica::request_id id;
+    for (const char* name : {"client", "sequence"}) {
+        const auto part = field->find(name);
+        if (part == field->end() || !part->is_number_unsigned() ||
+            part->get<std::uint64_t>() == 0) {
+            return invalid(std::string("field \"request.") + name +
+                           "\" must be an integer in 1..2^64-1");
+        }
+        (std::string_view(name) == "client" ? id.client : id.sequence) =
+            part->get<std::uint64_t>();
+    }
+    return std::optional<replica::request_id>{id};
 }
 
 std::string subject(const kv_command& asked) { return asked.op + " of key " + shown(asked.key); }
@@ -131,8 +161,13 @@ outcome handle_kv(const request& incoming) {
     if (auto* refused = std::get_if<outcome>(&command_body)) {
         return std::move(*refused);
     }
+    auto request = request_of(body);
+    if (auto* refused = std::get_if<outcome>(&request)) {
+        return std::move(*refused);
+    }
     return later(kv_command{name, std::move(key_text),
-                            std::move(std::get<replica::kv::command>(command_body))});
+                            std::move(std::get<replica::kv::command>(command_body)),
+                            std::get<std::optional<replica::request_id>>(request)});
 }
 
 response kv_reply(const kv_command& asked, const result<replica::kv::answer>& answer) {

@@ -129,6 +129,34 @@ TEST_F(kv_api, refuses_bad_bodies_naming_the_field) {
     expect_refused(post(R"({"op": "incr", "key": "k", "value": "v"})"), "value");
 }
 
+TEST_F(kv_api, a_client_may_name_its_request_id) {
+    auto asked = command_of(post(R"({"op": "incr", "key": "k"})"));
+    EXPECT_FALSE(asked.request.has_value());
+    asked = command_of(
+        post(R"({"op": "incr", "key": "k",
+                 "request": {"client": 7, "sequence": 18446744073709551615}})"));
+    ASSERT_TRUE(asked.request.has_value());
+    EXPECT_EQ(*asked.request, (replica::request_id{7, 18446744073709551615ULL}));
+    asked = command_of(
+        post(R"({"op": "get", "key": "k", "request": {"client": 1, "sequence": 2}})"));
+    EXPECT_EQ(*asked.request, (replica::request_id{1, 2}));
+
+    expect_refused(post(R"({"op": "incr", "key": "k", "request": 5})"),
+                   "field \"request\" must be an object");
+    expect_refused(post(R"({"op": "incr", "key": "k", "request": {"client": 1}})"),
+                   "field \"request.sequence\" must be an integer in 1..2^64-1");
+    expect_refused(post(R"({"op": "incr", "key": "k", "request": {"client": 0, "sequence": 1}})"),
+                   "field \"request.client\" must be an integer in 1..2^64-1");
+    expect_refused(post(R"({"op": "incr", "key": "k", "request": {"client": -1, "sequence": 1}})"),
+                   "field \"request.client\"");
+    expect_refused(post(R"({"op": "put", "key": "k", "value": "v",
+                            "request": {"client": 1, "sequence": "2"}})"),
+                   "field \"request.sequence\"");
+    expect_refused(
+        post(R"({"op": "incr", "key": "k", "request": {"client": 1, "sequence": 2, "x": 3}})"),
+        "x");
+}
+
 TEST_F(kv_api, only_post_is_allowed) {
     const auto refused = handle(request{"GET", "/v1/kv", ""}, local, facts);
     EXPECT_EQ(refused.reply.status, 405);
@@ -136,20 +164,21 @@ TEST_F(kv_api, only_post_is_allowed) {
 }
 
 TEST_F(kv_api, replies_with_the_value_or_the_failure) {
-    const kv_command asked{"incr", "counter", replica::kv::incr{}};
+    const kv_command asked{"incr", "counter", replica::kv::incr{}, std::nullopt};
     replica::kv::answer done;
     done.value = "3";
     json body = body_of(kv_reply(asked, done));
     EXPECT_EQ(body, (json{{"key", "counter"}, {"op", "incr"}, {"ok", true}, {"value", "3"}}));
 
     done = replica::kv::answer{};
-    body = body_of(kv_reply(kv_command{"get", "absent", replica::kv::get{}}, done));
+    body = body_of(kv_reply(kv_command{"get", "absent", replica::kv::get{}, std::nullopt}, done));
     EXPECT_TRUE(body["value"].is_null());
     EXPECT_TRUE(body["ok"].get<bool>());
     EXPECT_FALSE(body.contains("error"));
 
     done = replica::kv::answer{false, "x", "the value is \"x\""};
-    body = body_of(kv_reply(kv_command{"cas", "k", replica::kv::cas{"y", "z"}}, done));
+    body = body_of(
+        kv_reply(kv_command{"cas", "k", replica::kv::cas{"y", "z"}, std::nullopt}, done));
     EXPECT_FALSE(body["ok"].get<bool>());
     EXPECT_EQ(body["value"], "x");
     EXPECT_EQ(body["error"], "the value is \"x\"");
@@ -168,7 +197,8 @@ TEST_F(kv_api, status_reports_replica_counters) {
     const json replica = body_of(answer.reply)["replica"];
     EXPECT_EQ(replica["groups"], 0);
     for (const char* field : {"requests_submitted", "requests_answered", "requests_timed_out",
-                              "retries", "redirects", "refused"}) {
+                              "retries", "redirects", "refused", "groups_located",
+                              "creations_asked"}) {
         EXPECT_TRUE(replica.contains(field)) << field;
     }
 }

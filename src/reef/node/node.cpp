@@ -62,6 +62,10 @@ status config::validate() const {
     if (replica_group_size == 0 || replica_group_size > replica.members_max) {
         return make_error(errc::invalid_argument, "replica_group_size must be 1..members_max");
     }
+    if (replica_locate_width < replica_group_size || replica_locate_width > replica.members_max) {
+        return make_error(errc::invalid_argument,
+                          "replica_locate_width must be replica_group_size..members_max");
+    }
     if (rejection_reports_per_second == 0) {
         return make_error(errc::invalid_argument, "rejection_reports_per_second must be > 0");
     }
@@ -209,7 +213,8 @@ void node::replica_recover(instant now, const replica::group_id& group,
 }
 
 result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
-                                      const replica::kv::command& body) {
+                                      const replica::kv::command& body,
+                                      std::optional<replica::request_id> request) {
     if (key.empty() || key.size() > kv_key_size_max) {
         return make_error(errc::invalid_argument,
                           "a kv key is 1.." + std::to_string(kv_key_size_max) + " bytes");
@@ -225,15 +230,16 @@ result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
     if (alive.empty()) {
         return make_error(errc::unavailable, "no member is known to host the key");
     }
-    const std::size_t count = std::min(limits_.replica_group_size, alive.size());
+    // Closest first: the order in which the group is looked for.
+    const std::size_t count = std::min(limits_.replica_locate_width, alive.size());
     std::partial_sort(alive.begin(), alive.begin() + static_cast<std::ptrdiff_t>(count),
                       alive.end(), [&](const node_id& a, const node_id& b) {
                           return a.distance_to(group) < b.distance_to(group);
                       });
     alive.resize(count);
-    std::sort(alive.begin(), alive.end());
-    auto id = replicas_.submit(now, group, std::move(alive),
-                               replica::request_id{kv_client_, ++kv_sequence_},
+    const std::size_t group_size = std::min(limits_.replica_group_size, count);
+    auto id = replicas_.submit(now, group, std::move(alive), group_size,
+                               request.value_or(replica::request_id{kv_client_, ++kv_sequence_}),
                                replica::kv::encode_command(body));
     collect(now);
     return id;

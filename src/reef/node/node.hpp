@@ -47,8 +47,12 @@ struct config {
     membership::config membership;
     dht::kademlia_config dht;
     replica::host_config replica;
-    /// Members of a replica group (R): the alive members closest to its key.
+    /// Members of a replica group (R): the alive members closest to its key when it is created.
     std::size_t replica_group_size = 3;
+    /// Nodes asked whether they host a group before it is created: the alive members closest to
+    /// its key. Wider than R so that a group whose members are no longer all among the R
+    /// closest (a node joined nearer, a member died) is still found rather than created again.
+    std::size_t replica_locate_width = 6;
     /// Rejected-payload reports emitted per second at most; the rest are counted and the count
     /// rides on the next report, so a peer sending garbage cannot flood the log.
     std::uint32_t rejection_reports_per_second = 10;
@@ -138,12 +142,15 @@ public:
     /// A replica group this node stored before it restarted; call for each before join().
     void replica_recover(instant now, const replica::group_id& group,
                          replica::durable_state state);
-    /// Run `body` on the kv register `key` (its group: the replica_group_size alive members
-    /// closest to kv_group_of(key), this node included when it is one). The answer comes as a
-    /// kv_done effect with the returned id. Errors: invalid_argument (empty or long key),
-    /// unavailable (no member known), resource_exhausted (too many requests).
-    [[nodiscard]] result<std::uint64_t> kv_submit(instant now, std::string_view key,
-                                                  const replica::kv::command& body);
+    /// Run `body` on the kv register `key`. Its group is found among the replica_locate_width
+    /// alive members closest to kv_group_of(key), or created on the replica_group_size closest.
+    /// `request` is the client's own id for it (a retry with the same id applies once); none:
+    /// the node assigns one. The answer comes as a kv_done effect with the returned id.
+    /// Errors: invalid_argument (empty or long key), unavailable (no member known),
+    /// resource_exhausted (too many requests).
+    [[nodiscard]] result<std::uint64_t> kv_submit(
+        instant now, std::string_view key, const replica::kv::command& body,
+        std::optional<replica::request_id> request = std::nullopt);
     /// The group of kv register `key`: BLAKE2b-256("reef.kv" 0x00 key).
     static replica::group_id kv_group_of(std::string_view key);
     /// Longest kv key.

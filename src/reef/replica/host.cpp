@@ -71,13 +71,20 @@ void host::recover(instant now, const group_id& id, durable_state state) {
     drain(now, id, *core);
 }
 
-result<std::uint64_t> host::submit(instant now, const group_id& id, std::vector<node_id> members,
+result<std::uint64_t> host::submit(instant now, const group_id& id,
+                                   std::vector<node_id> candidates, std::size_t group_size,
                                    request_id request, std::string command) {
-    if (members.empty() || members.size() > limits_.members_max ||
-        !std::is_sorted(members.begin(), members.end())) {
-        return make_error(errc::invalid_argument, "a group needs 1 to " +
+    auto sorted = candidates;
+    std::sort(sorted.begin(), sorted.end());
+    if (candidates.empty() || candidates.size() > limits_.members_max ||
+        std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end() ||
+        std::any_of(sorted.begin(), sorted.end(), [](const node_id& n) { return n.is_zero(); })) {
+        return make_error(errc::invalid_argument, "a request needs 1 to " +
                                                       std::to_string(limits_.members_max) +
-                                                      " members, sorted");
+                                                      " distinct, non-zero candidates");
+    }
+    if (group_size == 0 || group_size > candidates.size()) {
+        return make_error(errc::invalid_argument, "group size must be 1..candidates");
     }
     if (command.size() > limits_.group.command_size_max) {
         return make_error(errc::invalid_argument, "command too large");
@@ -87,23 +94,68 @@ result<std::uint64_t> host::submit(instant now, const group_id& id, std::vector<
     }
     ++stats_.requests_submitted;
     const std::uint64_t id_of_request = next_id_++;
-    const group* known = find(id);
-    const node_id target = known != nullptr ? known->leader() : members.front();
     auto& waiting = pending_[id_of_request];
-    waiting = pending{id, std::move(members), request, std::move(command), target,
-                      now + limits_.retry_interval, now + limits_.request_timeout};
-    send_request(now, target, id_of_request, waiting);
+    waiting = pending{id, std::move(candidates), group_size, {}, {}, false, request,
+                      std::move(command), node_id{}, now + limits_.retry_interval,
+                      now + limits_.request_timeout};
+    retarget(waiting);
+    send_request(now, id_of_request, waiting);
     return id_of_request;
 }
 
-void host::send_request(instant now, const node_id& to, std::uint64_t id,
-                        const pending& waiting) {
-    client_request asked{id, waiting.group, waiting.members, waiting.request, waiting.command};
-    if (to == self_) {
+std::vector<node_id> host::creation_members(const pending& waiting) const {
+    std::vector<node_id> members(waiting.candidates.begin(),
+                                 waiting.candidates.begin() +
+                                     static_cast<std::ptrdiff_t>(waiting.group_size));
+    std::sort(members.begin(), members.end());
+    return members;
+}
+
+void host::retarget(pending& waiting) const {
+    if (const group* known = find(waiting.group)) {
+        waiting.target = known->leader(); // this node hosts it: its own view is the best
+        return;
+    }
+    if (waiting.create) {
+        // Creating: the first leader of the new group is its first member (epoch 0); if it is
+        // silent, any other creation member will do (it creates the group and redirects).
+        const auto members = creation_members(waiting);
+        auto at = std::upper_bound(members.begin(), members.end(), waiting.target);
+        waiting.target = waiting.target.is_zero() || at == members.end() ? members.front() : *at;
+        return;
+    }
+    if (!waiting.members.empty()) {
+        // The silent target may be down: try the next member.
+        auto at = std::upper_bound(waiting.members.begin(), waiting.members.end(),
+                                   waiting.target);
+        waiting.target = at == waiting.members.end() ? waiting.members.front() : *at;
+        return;
+    }
+    // Locating: the closest candidate that has not answered "unknown" yet, after the target.
+    const auto& order = waiting.candidates;
+    auto from = std::find(order.begin(), order.end(), waiting.target);
+    const std::size_t start = from == order.end() ? 0 : (from - order.begin() + 1) % order.size();
+    for (std::size_t step = 0; step < order.size(); ++step) {
+        const node_id& next = order[(start + step) % order.size()];
+        if (!std::binary_search(waiting.unknown_at.begin(), waiting.unknown_at.end(), next)) {
+            waiting.target = next;
+            return;
+        }
+    }
+}
+
+void host::send_request(instant now, std::uint64_t id, const pending& waiting) {
+    client_request asked{id,
+                         waiting.group,
+                         waiting.create ? creation_members(waiting) : waiting.members,
+                         waiting.request,
+                         waiting.command,
+                         waiting.create};
+    if (waiting.target == self_) {
         accept(now, self_, asked);
         return;
     }
-    effects_.emplace_back(std::in_place_type<host_send>, to, std::move(asked));
+    effects_.emplace_back(std::in_place_type<host_send>, waiting.target, std::move(asked));
 }
 
 void host::accept(instant now, const node_id& requester, const client_request& asked) {
@@ -116,16 +168,22 @@ void host::accept(instant now, const node_id& requester, const client_request& a
             effects_.emplace_back(std::in_place_type<host_send>, requester, std::move(answer));
         }
     };
-    group* core = open(now, asked.group, asked.members);
+    group* core = nullptr;
+    if (auto found = groups_.find(asked.group); found != groups_.end()) {
+        core = found->second.get();
+    } else if (asked.create) {
+        core = open(now, asked.group, asked.members);
+    }
     if (core == nullptr) {
-        reply(client_answer{0, false, {}, std::nullopt, {}});
+        reply(client_answer{}); // "unknown": this node does not host the group
         return;
     }
+    const auto hosted = [&](std::optional<node_id> leader) {
+        return client_answer{0, false, {}, leader, core->members(), {}};
+    };
     if (core->current_role() != role::leader) {
         const node_id leader = core->leader();
-        reply(client_answer{0, false, {},
-                            leader == self_ ? std::nullopt : std::optional<node_id>(leader),
-                            {}});
+        reply(hosted(leader == self_ ? std::nullopt : std::optional<node_id>(leader)));
         return;
     }
     for (const auto& [where, who] : awaited_) {
@@ -134,12 +192,12 @@ void host::accept(instant now, const node_id& requester, const client_request& a
         }
     }
     if (awaited_.size() >= limits_.requests_max) {
-        reply(client_answer{0, false, {}, std::nullopt, {}});
+        reply(hosted(std::nullopt));
         return;
     }
     auto index = core->submit(now, asked.request, asked.command);
     if (!index) {
-        reply(client_answer{0, false, {}, std::nullopt, {}});
+        reply(hosted(std::nullopt));
         return;
     }
     awaited_[{asked.group, *index}] = awaited{requester, asked.id, asked.request};
@@ -158,25 +216,61 @@ void host::on_message(instant now, const node_id& from, const host_message& inco
         accept(now, from, *asked);
         return;
     }
-    const auto& answer = std::get<client_answer>(incoming);
-    auto waiting = pending_.find(answer.id);
-    if (waiting == pending_.end() || (from != self_ && from != waiting->second.target) ||
-        answer.request != waiting->second.request) {
-        return; // late, duplicate, not from whom we asked, or meant for another request
+    on_answer(now, from, std::get<client_answer>(incoming));
+}
+
+void host::on_answer(instant now, const node_id& from, const client_answer& answer) {
+    auto found = pending_.find(answer.id);
+    if (found == pending_.end() || answer.request != found->second.request) {
+        return; // late, duplicate, or meant for another request (or an earlier life)
     }
     if (answer.applied) {
+        // Whoever answers: the request id proves it is this request's outcome.
         ++stats_.requests_answered;
         finish(answer.id, answer.answer);
         return;
     }
-    if (answer.leader && *answer.leader != waiting->second.target &&
-        std::binary_search(waiting->second.members.begin(), waiting->second.members.end(),
-                           *answer.leader)) {
+    auto& waiting = found->second;
+    if (from != self_ && from != waiting.target) {
+        return; // a refusal from a node no longer asked
+    }
+    if (answer.members.empty()) {
+        on_unknown(now, from, answer.id, waiting);
+        return;
+    }
+    if (!std::binary_search(answer.members.begin(), answer.members.end(), from)) {
+        return; // a host always names a set it belongs to
+    }
+    if (waiting.members != answer.members) {
+        ++stats_.groups_located;
+        waiting.members = answer.members;
+        waiting.create = false;
+    }
+    if (answer.leader && *answer.leader != waiting.target &&
+        std::binary_search(waiting.members.begin(), waiting.members.end(), *answer.leader)) {
         ++stats_.redirects;
-        waiting->second.target = *answer.leader;
-        send_request(now, waiting->second.target, answer.id, waiting->second);
+        waiting.target = *answer.leader;
+        send_request(now, answer.id, waiting);
     }
     // Otherwise: nobody leads yet (or the leader is busy); the retry timer asks again.
+}
+
+void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pending& waiting) {
+    if (!waiting.members.empty() || waiting.create) {
+        return; // a member that has not heard of the group yet: the retry asks another
+    }
+    auto at = std::lower_bound(waiting.unknown_at.begin(), waiting.unknown_at.end(), from);
+    if (at == waiting.unknown_at.end() || *at != from) {
+        waiting.unknown_at.insert(at, from);
+    }
+    if (waiting.unknown_at.size() == waiting.candidates.size()) {
+        // No candidate hosts it: this is the group's first use.
+        ++stats_.creations_asked;
+        waiting.create = true;
+        waiting.target = node_id{};
+    }
+    retarget(waiting);
+    send_request(now, id, waiting);
 }
 
 void host::on_member_down(instant now, const node_id& member) {
@@ -211,17 +305,8 @@ void host::on_tick(instant now) {
         }
         ++stats_.retries;
         found->second.next_retry = now + limits_.retry_interval;
-        // Ask the leader this node knows of if it hosts the group; otherwise the silent target
-        // may be down: try the next member.
-        auto& waiting = found->second;
-        if (const group* known = find(waiting.group)) {
-            waiting.target = known->leader();
-        } else {
-            auto at = std::upper_bound(waiting.members.begin(), waiting.members.end(),
-                                       waiting.target);
-            waiting.target = at == waiting.members.end() ? waiting.members.front() : *at;
-        }
-        send_request(now, found->second.target, id, found->second);
+        retarget(found->second);
+        send_request(now, id, found->second);
     }
 }
 
@@ -247,7 +332,8 @@ void host::drain(instant now, const group_id& id, group& core) {
                 const awaited who = waiting->second;
                 awaited_.erase(waiting);
                 client_answer reply{who.requester_id, who.request == applied->committed.request,
-                                    std::move(answer), std::nullopt, who.request};
+                                    std::move(answer), std::nullopt, core.members(),
+                                    who.request};
                 if (!reply.applied) {
                     reply.answer.clear(); // another request took that index: ask again
                 }

@@ -15,11 +15,18 @@
 // creates a group it is a member of on its first message (or request), with exactly those
 // members, so all members agree on the set even while membership views differ.
 //
-// Client requests: the requesting node sends the request to the member it believes leads; a
-// member that does not lead answers with its leader; the leader submits it and answers once the
-// entry is applied (the application's answer). The requester retries with the same request id
-// every retry_interval, following leader hints, until answered or request_timeout. The request
-// id makes a retried command apply once (the application deduplicates).
+// Client requests: a group's member set is fixed when the group is created, so a requester
+// whose view of the cluster has changed since (a member died, a node joined) must not guess it.
+// It names candidates, the nodes closest to the key in its view, and first locates the group:
+// it asks the candidates in order, and a node that hosts the group answers with the group's real
+// members and its leader, while one that does not answers "unknown" and creates nothing. Only
+// when every candidate has answered "unknown" does the requester ask the first group_size
+// candidates to create the group (create = true). From then on it talks to the member it
+// believes leads; a member that does not lead answers with its leader; the leader submits the
+// command and answers once the entry is applied (the application's answer). The requester
+// retries with the same request id every retry_interval, following leader hints, until
+// answered or request_timeout. The request id makes a retried command apply once (the
+// application deduplicates).
 
 #include <cstddef>
 #include <cstdint>
@@ -69,21 +76,26 @@ struct group_traffic {
     std::vector<node_id> members;
     message body;
 };
-/// A client request forwarded to a member.
+/// A client request forwarded to a node. `members` is the set to create the group with, and
+/// matters only when `create` is set; a node that does not host the group and is not asked to
+/// create it answers "unknown" (an answer without members).
 struct client_request {
     std::uint64_t id = 0;  // the requesting host's id for it
     group_id group;
     std::vector<node_id> members;
     request_id request;
     std::string command;
+    bool create = false;
 };
 /// The answer: `applied` with the application's answer, or not (then `leader` names whom to
-/// ask instead, when known).
+/// ask instead, when known). `members` is the group's member set when the answering node hosts
+/// the group, empty when it does not.
 struct client_answer {
     std::uint64_t id = 0;
     bool applied = false;
     std::string answer;
     std::optional<node_id> leader;
+    std::vector<node_id> members;
     /// The request answered: a requester checks it, because its ids restart when it restarts
     /// and an answer meant for its previous life must not complete a new request.
     request_id request;
@@ -113,6 +125,8 @@ struct host_stats {
     std::uint64_t requests_timed_out = 0;
     std::uint64_t retries = 0;
     std::uint64_t redirects = 0;
+    std::uint64_t groups_located = 0;   // requests that learned a group's members from a host
+    std::uint64_t creations_asked = 0;  // requests that found no host and asked to create
     std::uint64_t refused = 0;  // malformed member sets, groups over groups_max, not a member
 };
 
@@ -123,10 +137,13 @@ public:
 
     /// A group this node stored before it restarted (before any other input).
     void recover(instant now, const group_id& group, durable_state state);
-    /// Send `command` to `group` (members sorted; created on first use). Returns this host's id
-    /// for the request; the answer comes as request_done.
+    /// Send `command` to `group`. `candidates` are the nodes most likely to host it, closest
+    /// first (at most members_max, unique); if none of them hosts it, it is created on the first
+    /// `group_size` of them. Returns this host's id for the request; the answer comes as
+    /// request_done.
     [[nodiscard]] result<std::uint64_t> submit(instant now, const group_id& group,
-                                               std::vector<node_id> members, request_id request,
+                                               std::vector<node_id> candidates,
+                                               std::size_t group_size, request_id request,
                                                std::string command);
     void on_message(instant now, const node_id& from, const host_message& incoming);
     void on_member_down(instant now, const node_id& member);
@@ -144,7 +161,11 @@ public:
 private:
     struct pending {
         group_id group;
-        std::vector<node_id> members;
+        std::vector<node_id> candidates;  // closest first
+        std::size_t group_size = 0;
+        std::vector<node_id> members;     // the group's, once a host named them (sorted)
+        std::vector<node_id> unknown_at;  // candidates that answered "unknown" (sorted)
+        bool create = false;              // every candidate answered "unknown"
         request_id request;
         std::string command;
         node_id target;
@@ -162,7 +183,11 @@ private:
     bool acceptable(const std::vector<node_id>& members) const;
     void drain(instant now, const group_id& id, group& core);
     void accept(instant now, const node_id& requester, const client_request& asked);
-    void send_request(instant now, const node_id& to, std::uint64_t id, const pending& waiting);
+    void send_request(instant now, std::uint64_t id, const pending& waiting);
+    void on_answer(instant now, const node_id& from, const client_answer& answer);
+    void on_unknown(instant now, const node_id& from, std::uint64_t id, pending& waiting);
+    void retarget(pending& waiting) const;
+    std::vector<node_id> creation_members(const pending& waiting) const;
     void finish(std::uint64_t id, result<std::string> answer);
 
     host_config limits_;

@@ -116,13 +116,14 @@ public:
     /// Submit an incr of `key` from node `from`, run, and return the answer.
     result<std::string> incr(std::size_t from, const group_id& key, std::uint64_t sequence,
                              const std::vector<std::size_t>& member_indexes,
-                             duration span = duration::seconds(3)) {
+                             duration span = duration::seconds(3), std::size_t group_size = 0) {
         std::vector<node_id> members;
         for (auto m : member_indexes) {
             members.push_back(ids_[m]);
         }
-        std::sort(members.begin(), members.end());
-        auto id = slots_[from].core->submit(now_, key, members, {100 + from, sequence},
+        auto id = slots_[from].core->submit(now_, key, members,
+                                            group_size == 0 ? members.size() : group_size,
+                                            {100 + from, sequence},
                                             kv::encode_command(kv::incr{1}));
         if (!id) {
             return id.failure();
@@ -206,6 +207,46 @@ TEST(replica_host, a_request_from_any_node_reaches_the_group_and_is_answered) {
     EXPECT_EQ(answer.leader, cluster.id(0));
 }
 
+TEST(replica_host, a_requester_whose_view_changed_finds_the_group_instead_of_creating_another) {
+    nodes cluster(5);
+    const group_id key = key_of(6);
+    ASSERT_TRUE(cluster.incr(4, key, 1, first_three).ok());
+    cluster.crash(2);
+    // Node 4 now sees nodes 0, 1 and 3 as the closest: node 3 is no member, and must not become
+    // one (a group of {0, 1, 3} would never reach a majority, or worse, split the key).
+    auto answer = cluster.incr(4, key, 2, {0, 1, 3});
+    ASSERT_TRUE(answer.ok()) << answer.failure().describe();
+    EXPECT_EQ(*answer, "2");
+    answer = cluster.incr(4, key, 3, {3, 1, 0}); // the non-member is asked first
+    ASSERT_TRUE(answer.ok()) << answer.failure().describe();
+    EXPECT_EQ(*answer, "3");
+    EXPECT_EQ(cluster.at(3).groups_count(), 0U);
+    EXPECT_GE(cluster.at(4).stats().groups_located, 1U);
+    EXPECT_EQ(cluster.at(4).stats().creations_asked, 1U); // only the first use created it
+}
+
+TEST(replica_host, a_group_is_created_only_after_every_candidate_answered_unknown) {
+    nodes cluster(5);
+    const group_id key = key_of(7);
+    // Four candidates, groups of three: the first three (by the candidates' order) are chosen.
+    auto answer = cluster.incr(4, key, 1, {0, 1, 2, 3}, duration::seconds(3), 3);
+    ASSERT_TRUE(answer.ok()) << answer.failure().describe();
+    EXPECT_EQ(*answer, "1");
+    EXPECT_EQ(cluster.at(3).groups_count(), 0U);
+    EXPECT_EQ(cluster.at(0).groups_count(), 1U);
+
+    // A silent candidate might host the group: nothing is created while it does not answer,
+    // and the request times out (the client retries later, with a fresher view).
+    const group_id other = key_of(8);
+    cluster.crash(3);
+    auto silent = cluster.incr(4, other, 1, {0, 1, 2, 3}, duration::seconds(10), 3);
+    ASSERT_FALSE(silent.ok());
+    EXPECT_EQ(silent.failure().code, errc::timeout);
+    for (std::size_t i : {0, 1, 2, 4}) {
+        EXPECT_EQ(cluster.at(i).find(other), nullptr) << "node " << i;
+    }
+}
+
 TEST(replica_host, the_group_survives_its_leader_and_the_leader_recovers_from_disk) {
     nodes cluster(4);
     const group_id key = key_of(2);
@@ -241,9 +282,9 @@ TEST(replica_host, duplicated_messages_apply_a_request_once) {
 
 TEST(replica_host, bad_member_sets_are_refused) {
     nodes cluster(3);
-    std::vector<node_id> unsorted{cluster.id(2), cluster.id(0)};
+    std::vector<node_id> repeated{cluster.id(2), cluster.id(0), cluster.id(2)};
     EXPECT_EQ(cluster.at(0)
-                  .submit(cluster.now(), key_of(4), unsorted, {1, 1}, "x")
+                  .submit(cluster.now(), key_of(4), repeated, 2, {1, 1}, "x")
                   .failure()
                   .code,
               errc::invalid_argument);

@@ -102,24 +102,36 @@ result<host_message> get_request(const wire::ReplicaClientRequest& in) {
     if (!group) {
         return group.failure();
     }
-    auto members = get_members(in.members(), "request.members");
-    if (!members) {
-        return members.failure();
+    // A request that only locates the group names no members; one that creates it must.
+    std::vector<node_id> named;
+    if (in.create() || in.members_size() > 0) {
+        auto members = get_members(in.members(), "request.members");
+        if (!members) {
+            return members.failure();
+        }
+        named = std::move(*members);
     }
     if (auto ok = check_size(in.command().size(), command_size_max, "request.command"); !ok) {
         return ok.failure();
     }
-    return host_message{client_request{in.id(), *group, std::move(*members),
+    return host_message{client_request{in.id(), *group, std::move(named),
                                        request_id{in.request().client(), in.request().sequence()},
-                                       in.command()}};
+                                       in.command(), in.create()}};
 }
 
 result<host_message> get_answer(const wire::ReplicaClientAnswer& in) {
     if (auto ok = check_size(in.answer().size(), answer_size_max, "answer.answer"); !ok) {
         return ok.failure();
     }
-    client_answer out{in.id(), in.applied(), in.answer(), std::nullopt,
+    client_answer out{in.id(), in.applied(), in.answer(), std::nullopt, {},
                       request_id{in.request().client(), in.request().sequence()}};
+    if (in.members_size() > 0) {
+        auto members = get_members(in.members(), "answer.members");
+        if (!members) {
+            return members.failure();
+        }
+        out.members = std::move(*members);
+    }
     if (!in.leader().empty()) {
         auto leader = wire::get_id(in.leader(), "answer.leader");
         if (!leader) {
@@ -160,6 +172,7 @@ void put_body(wire::ReplicaHostMessage& proto, const host_message& body) {
                     out->mutable_request()->set_sequence(m.request.sequence);
                 }
                 out->set_command(m.command);
+                out->set_create(m.create);
             } else {
                 static_assert(std::is_same_v<T, client_answer>);
                 auto* out = proto.mutable_answer();
@@ -169,6 +182,7 @@ void put_body(wire::ReplicaHostMessage& proto, const host_message& body) {
                 if (m.leader) {
                     wire::put_bytes(out->mutable_leader(), m.leader->bytes());
                 }
+                put_members(out->mutable_members(), m.members);
                 if (m.request != request_id{}) {
                     out->mutable_request()->set_client(m.request.client);
                     out->mutable_request()->set_sequence(m.request.sequence);
@@ -193,14 +207,21 @@ status validate_host(const host_message& body) {
                 }
                 return {};
             } else if constexpr (std::is_same_v<T, client_request>) {
-                if (auto ok = check_members(m.members, "request.members"); !ok) {
-                    return ok;
+                if (m.create || !m.members.empty()) {
+                    if (auto ok = check_members(m.members, "request.members"); !ok) {
+                        return ok;
+                    }
                 }
                 return check_size(m.command.size(), command_size_max, "request.command");
             } else {
                 static_assert(std::is_same_v<T, client_answer>);
                 if (auto ok = check_size(m.answer.size(), answer_size_max, "answer.answer"); !ok) {
                     return ok;
+                }
+                if (!m.members.empty()) {
+                    if (auto ok = check_members(m.members, "answer.members"); !ok) {
+                        return ok;
+                    }
                 }
                 return check_leader(m.leader);
             }

@@ -38,11 +38,12 @@ bool same(const host_message& a, const host_message& b) {
     if (const auto* x = std::get_if<client_request>(&a)) {
         const auto& y = std::get<client_request>(b);
         return x->id == y.id && x->group == y.group && x->members == y.members &&
-               x->request == y.request && x->command == y.command;
+               x->request == y.request && x->command == y.command && x->create == y.create;
     }
     const auto& x = std::get<client_answer>(a);
     const auto& y = std::get<client_answer>(b);
-    return x.id == y.id && x.applied == y.applied && x.answer == y.answer && x.leader == y.leader;
+    return x.id == y.id && x.applied == y.applied && x.answer == y.answer &&
+           x.leader == y.leader && x.members == y.members && x.request == y.request;
 }
 
 void expect_round_trip(const host_message& original) {
@@ -88,7 +89,7 @@ wire::ReplicaHostMessage proto_of(const host_message& body) {
 const host_message sample_traffic = group_traffic{sample_group, members_of(3), epoch_change{4}};
 const host_message sample_request =
     client_request{9, sample_group, members_of(3), request_id{5, 6}, "incr"};
-const host_message sample_answer = client_answer{9, true, "ok", std::nullopt, {}};
+const host_message sample_answer = client_answer{9, true, "ok", std::nullopt, {}, {}};
 
 TEST(host_codec, every_kind_round_trips) {
     const std::string binary("\0put\0\xff\x80", 7);
@@ -108,12 +109,12 @@ TEST(host_codec, every_kind_round_trips) {
     expect_round_trip(client_request{1, sample_group, members_of(2), request_id{},
                                      std::string(command_size_max, 'c')});
     expect_round_trip(sample_answer);
-    expect_round_trip(client_answer{1, false, "", id_of(3), {}});
-    expect_round_trip(client_answer{1, false, "", std::nullopt, {}});
-    expect_round_trip(client_answer{2, true, "", std::nullopt, {}});
-    expect_round_trip(client_answer{4, true, "v", std::nullopt, request_id{7, 8}});
-    expect_round_trip(client_answer{2, true, binary, id_of(0, 1), {}});
-    expect_round_trip(client_answer{3, true, std::string(answer_size_max, 'a'), id_of(9), {}});
+    expect_round_trip(client_answer{1, false, "", id_of(3), {id_of(1), id_of(3)}, {}});
+    expect_round_trip(client_answer{1, false, "", std::nullopt, {}, {}});
+    expect_round_trip(client_answer{2, true, "", std::nullopt, {}, {}});
+    expect_round_trip(client_answer{4, true, "v", std::nullopt, {}, request_id{7, 8}});
+    expect_round_trip(client_answer{2, true, binary, id_of(0, 1), {}, {}});
+    expect_round_trip(client_answer{3, true, std::string(answer_size_max, 'a'), id_of(9), {}, {}});
 }
 
 TEST(host_codec, absent_leader_and_request_are_empty_on_the_wire) {
@@ -230,7 +231,7 @@ TEST(host_codec, sizes_are_checked) {
     const std::string long_answer(answer_size_max + 1, 'a');
     EXPECT_EQ(invalid_of(client_request{1, sample_group, members_of(1), {}, long_command}),
               "request.command too large: 65537 bytes, at most 65536");
-    EXPECT_EQ(invalid_of(client_answer{1, true, long_answer, std::nullopt, {}}),
+    EXPECT_EQ(invalid_of(client_answer{1, true, long_answer, std::nullopt, {}, {}}),
               "answer.answer too large: 65537 bytes, at most 65536");
     auto request = proto_of(sample_request);
     request.mutable_request()->set_command(long_command);
@@ -245,7 +246,8 @@ TEST(host_codec, sizes_are_checked) {
 }
 
 TEST(host_codec, leaders_are_checked) {
-    EXPECT_EQ(invalid_of(client_answer{1, false, "", id256{}, {}}), "answer.leader is the zero id");
+    EXPECT_EQ(invalid_of(client_answer{1, false, "", id256{}, {}, {}}),
+              "answer.leader is the zero id");
     auto answer = proto_of(sample_answer);
     answer.mutable_answer()->set_leader("abc");
     EXPECT_EQ(failure_of(answer.SerializeAsString()), "answer.leader must be 32 bytes, got 3");
@@ -290,7 +292,8 @@ RC_GTEST_PROP(host_codec, random_messages_round_trip, ()) {
         original = client_request{id, group, ids,
                                   request_id{*rc::gen::arbitrary<std::uint64_t>(),
                                              *rc::gen::arbitrary<std::uint64_t>()},
-                                  *rc::gen::arbitrary<std::string>()};
+                                  *rc::gen::arbitrary<std::string>(),
+                                  *rc::gen::arbitrary<bool>()};
         break;
     default: {
         std::optional<node_id> leader;
@@ -299,6 +302,7 @@ RC_GTEST_PROP(host_codec, random_messages_round_trip, ()) {
         }
         original = client_answer{id, *rc::gen::arbitrary<bool>(),
                                  *rc::gen::arbitrary<std::string>(), leader,
+                                 *rc::gen::arbitrary<bool>() ? ids : std::vector<node_id>{},
                                  request_id{*rc::gen::arbitrary<std::uint64_t>(),
                                             *rc::gen::arbitrary<std::uint64_t>()}};
     }
@@ -325,7 +329,7 @@ RC_GTEST_PROP(host_codec, arbitrary_bytes_never_crash, (const std::string& bytes
 // Property: a valid encoding with a few bytes corrupted is rejected or decodes to something valid.
 RC_GTEST_PROP(host_codec, corrupted_encodings_are_rejected_or_valid, ()) {
     const host_message originals[] = {sample_traffic, sample_request,
-                                      client_answer{3, false, "no", id_of(2), {}}};
+                                      client_answer{3, false, "no", id_of(2), {}, {}}};
     std::string bytes = encode(originals[*rc::gen::inRange(0, 3)]);
     const auto flips = *rc::gen::inRange(1, 4);
     for (int i = 0; i < flips; ++i) {

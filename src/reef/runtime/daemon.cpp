@@ -540,7 +540,7 @@ void daemon::impl::start_kv(instant now, control::kv_command asked,
                                             std::to_string(pending_answers_max) + ")"));
         return;
     }
-    auto started_request = local->kv_submit(now, asked.key, asked.body);
+    auto started_request = local->kv_submit(now, asked.key, asked.body, asked.request);
     if (!started_request) {
         log_debug("kv {} refused: {}", asked.op, started_request.failure().describe());
         respond(control::kv_refused(asked, started_request.failure()));

@@ -82,5 +82,7 @@ struct kv_options {
 /// `reef kv OP ...`: prints the value after the command (or "(absent)"); a cas that did not
 /// match (or an incr of a non-number) prints why on stderr and exits 1.
 int run_kv(const global_options& global, const kv_options& options);
+/// `reef kv group KEY`: the node's own view of KEY's replica group (no network round trip).
+int run_kv_group(const global_options& global, const std::string& key);
 
 } // namespace reef::cli

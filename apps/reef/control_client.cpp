@@ -187,6 +187,53 @@ status check_kv_shape(const json& answer) {
     return {};
 }
 
+status check_kv_group_shape(const json& answer) {
+    auto checked =
+        require(answer,
+                {{"key", string_type}, {"group", string_type}, {"hosted", json::value_t::boolean}},
+                "the group answer");
+    if (!checked || !answer["hosted"].get<bool>()) {
+        return checked;
+    }
+    checked = require(answer,
+                      {{"members", json::value_t::array},
+                       {"epoch", count_type},
+                       {"leader", string_type},
+                       {"role", string_type},
+                       {"commit_index", count_type},
+                       {"applied_index", count_type},
+                       {"last_index", count_type}},
+                      "the group answer");
+    if (!checked) {
+        return checked;
+    }
+    for (const json& member : answer["members"]) {
+        if (!member.is_string()) {
+            return make_error(errc::invalid_argument,
+                              "unexpected answer: a group member is not a string");
+        }
+    }
+    return {};
+}
+
+std::string percent_encoded(std::string_view text) {
+    constexpr std::string_view digits = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size() * 3);
+    for (char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~') {
+            out += c;
+        } else {
+            out += '%';
+            out += digits[byte >> 4];
+            out += digits[byte & 0x0f];
+        }
+    }
+    return out;
+}
+
 result<json> control_client::call(std::string_view method, std::string_view target,
                                   const json& body) const {
     std::string body_text = body.is_null() ? std::string() : body.dump();
@@ -285,6 +332,11 @@ result<json> control_client::dht_find(const std::string& node_id_hex) const {
 
 result<json> control_client::kv(const json& body) const {
     return call_checked("POST", "/v1/kv", body, check_kv_shape);
+}
+
+result<json> control_client::kv_group(const std::string& key) const {
+    return call_checked("GET", "/v1/kv/group?key=" + percent_encoded(key), json(),
+                        check_kv_group_shape);
 }
 
 } // namespace reef::cli

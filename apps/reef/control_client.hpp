@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,8 @@ struct control_client {
     result<nlohmann::json> dht_find(const std::string& node_id_hex) const;
     /// POST /v1/kv with `body` ({"op", "key", ...}); the answer's shape is checked.
     result<nlohmann::json> kv(const nlohmann::json& body) const;
+    /// GET /v1/kv/group?key=KEY: the node's view of `key`'s replica group; shape checked.
+    result<nlohmann::json> kv_group(const std::string& key) const;
 
     /// GET/POST `target`; a 2xx answer must be a JSON object, anything else becomes an error.
     result<nlohmann::json> call(std::string_view method, std::string_view target,
@@ -55,5 +58,11 @@ status check_dht_closest_shape(const nlohmann::json& answer);
 status check_dht_find_shape(const nlohmann::json& answer);
 /// Checks a /v1/kv answer: "key", "op", "ok", "value" (a string or null), "error" when not ok.
 status check_kv_shape(const nlohmann::json& answer);
+/// Checks a /v1/kv/group answer: "key", "group", "hosted" and, when hosted, "members" (strings),
+/// "epoch", "leader", "role", "commit_index", "applied_index", "last_index".
+status check_kv_group_shape(const nlohmann::json& answer);
+
+/// `text` for a URL query: every byte but A-Z a-z 0-9 - . _ ~ as %XX (upper-case hex).
+std::string percent_encoded(std::string_view text);
 
 } // namespace reef::cli

@@ -1,4 +1,5 @@
-// `reef kv get|put|cas|incr`: the replicated registers of the control API (POST /v1/kv).
+// `reef kv get|put|cas|incr`: the replicated registers of the control API (POST /v1/kv), and
+// `reef kv group`, a node's view of a key's replica group (GET /v1/kv/group).
 
 #include <iostream>
 
@@ -61,6 +62,10 @@ int run_kv(const global_options& global, const kv_options& options) {
         std::cout << render_kv(*answer);
     }
     return exit_ok;
+}
+
+int run_kv_group(const global_options& global, const std::string& key) {
+    return show(global, client_for(global).kv_group(key), render_kv_group);
 }
 
 } // namespace reef::cli

@@ -178,7 +178,7 @@ reef::result<std::pair<std::uint64_t, std::uint64_t>> parse_request_id(const std
 
 void define_kv_commands(CLI::App& app, command_line& line) {
     auto* kv = app.add_subcommand(
-        "kv", "Read and write the cluster's replicated registers (get, put, cas, incr)");
+        "kv", "Read and write the cluster's replicated registers (get, put, cas, incr; group)");
     kv->require_subcommand(1);
     kv->fallthrough();
     kv->add_option("--request-id", line.kv_request_text,
@@ -205,12 +205,22 @@ void define_kv_commands(CLI::App& app, command_line& line) {
     incr->add_option("--by", line.kv_by_text, "How much to add (may be negative; default 1)")
         ->type_name("N")
         ->check(integer_checked("--by"));
+    auto* group = kv->add_subcommand(
+        "group", "Show this node's view of KEY's replica group: members, leader, epoch, role");
+    group->add_option("KEY", line.kv_key, key_help)->required()->check(not_empty("KEY"));
 }
 
 int dispatch_kv(const CLI::App& kv, const global_options& global, const command_line& line) {
     kv_options options;
     options.op = kv.get_subcommands().front()->get_name();
     options.key = line.kv_key;
+    if (options.op == "group") {
+        if (!line.kv_request_text.empty()) {
+            std::cerr << "reef: --request-id applies to get, put, cas and incr, not to group\n";
+            return exit_usage;
+        }
+        return run_kv_group(global, options.key);
+    }
     if (options.op == "put") {
         options.value = line.kv_value;
     } else if (options.op == "cas") {

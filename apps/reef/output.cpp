@@ -217,4 +217,36 @@ std::string render_kv(const nlohmann::json& answer) {
     return value->get<std::string>() + "\n";
 }
 
+std::string render_kv_group(const nlohmann::json& answer) {
+    constexpr std::size_t short_size = 12;
+    constexpr std::size_t label_width = 10;
+    const auto line = [](std::string label, const std::string& text) {
+        label.resize(label_width, ' ');
+        return label + text + "\n";
+    };
+    std::string out = line("key", answer["key"].get<std::string>());
+    out += line("group", answer["group"].get<std::string>());
+    if (!answer["hosted"].get<bool>()) {
+        return out + line("hosted", "no: this node holds no copy of the group");
+    }
+    const std::string leader = answer["leader"].get<std::string>();
+    out += line("hosted", "yes, as " + answer["role"].get<std::string>());
+    out += line("epoch", answer["epoch"].dump());
+    bool leader_listed = false;
+    std::string label = "members";
+    for (const json& member : answer["members"]) {
+        const std::string id = member.get<std::string>();
+        leader_listed = leader_listed || id == leader;
+        out += line(label, id.substr(0, short_size) + (id == leader ? "  leader" : ""));
+        label.clear();
+    }
+    if (!leader_listed) {
+        out += line("leader", leader.substr(0, short_size) + " (not a member in this view)");
+    }
+    out += line("indexes", "commit " + answer["commit_index"].dump() + ", applied " +
+                               answer["applied_index"].dump() + ", last " +
+                               answer["last_index"].dump());
+    return out;
+}
+
 } // namespace reef::cli

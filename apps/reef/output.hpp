@@ -37,6 +37,10 @@ std::string render_dht_find(const nlohmann::json& found);
 /// `reef kv`: the value after the command on one line, or "(absent)", from a checked /v1/kv
 /// answer.
 std::string render_kv(const nlohmann::json& answer);
+/// `reef kv group`: the node's view of a key's replica group from a checked /v1/kv/group answer:
+/// whether it hosts the group and, if so, its role, the epoch, the members by short id with the
+/// leader marked, and the log indexes.
+std::string render_kv_group(const nlohmann::json& answer);
 
 /// The `reef status` lines from a checked /v1/status answer.
 std::string render_status(const nlohmann::json& status);

@@ -197,5 +197,37 @@ TEST(render_kv, prints_the_value_or_absent_on_one_line) {
     EXPECT_EQ(render_kv(json{{"key", "k"}, {"op", "put"}, {"ok", true}, {"value", ""}}), "\n");
 }
 
+TEST(render_kv_group, shows_the_members_and_marks_the_leader) {
+    const std::string group(64, 'g');
+    json answer = {{"key", "counter"}, {"group", group}, {"hosted", false}};
+    ASSERT_TRUE(check_kv_group_shape(answer).ok());
+    EXPECT_EQ(render_kv_group(answer), "key       counter\ngroup     " + group +
+                                           "\nhosted    no: this node holds no copy of the "
+                                           "group\n");
+    answer = {{"key", "counter"},
+              {"group", group},
+              {"hosted", true},
+              {"members", {std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')}},
+              {"epoch", 4},
+              {"leader", std::string(64, 'b')},
+              {"role", "follower"},
+              {"commit_index", 20},
+              {"applied_index", 19},
+              {"last_index", 21}};
+    ASSERT_TRUE(check_kv_group_shape(answer).ok());
+    EXPECT_EQ(render_kv_group(answer), "key       counter\n"
+                                       "group     " + group + "\n"
+                                       "hosted    yes, as follower\n"
+                                       "epoch     4\n"
+                                       "members   aaaaaaaaaaaa\n"
+                                       "          bbbbbbbbbbbb  leader\n"
+                                       "          cccccccccccc\n"
+                                       "indexes   commit 20, applied 19, last 21\n");
+    answer["leader"] = std::string(64, 'd');
+    EXPECT_NE(render_kv_group(answer).find("leader    dddddddddddd (not a member in this view)\n"),
+              std::string::npos)
+        << render_kv_group(answer);
+}
+
 } // namespace
 } // namespace reef::cli

@@ -77,6 +77,21 @@ class KvTest(unittest.TestCase):
         status = self.cluster.status(2)
         self.assertIn("replica", status)
         self.assertGreaterEqual(status["replica"]["requests_answered"], 4, status["replica"])
+        # A member's view of the group: 3 members, one of them leading, which says so itself.
+        member = self.members_of("counter")[0]
+        group = self.cluster.reef_json(member, "kv", "group", "counter")
+        self.assertEqual(group["group"], f"{kv_group_of('counter'):064x}")
+        self.assertTrue(group["hosted"], group)
+        self.assertEqual(len(group["members"]), GROUP_SIZE, group)
+        self.assertEqual(group["members"], sorted(group["members"]), group)
+        self.assertIn(group["leader"], group["members"], group)
+        by_hex = {hex_id: node for node, hex_id in self.ids.items()}
+        self.assertTrue(set(group["members"]) <= set(by_hex), group)
+        leader = self.cluster.reef_json(by_hex[group["leader"]], "kv", "group", "counter")
+        self.assertEqual(leader["role"], "leader", leader)
+        self.assertEqual(leader["members"], group["members"], leader)
+        text = self.cluster.reef(member, "kv", "group", "counter").stdout
+        self.assertIn(f"{group['leader'][:12]}  leader", text)
 
     def test_2_put_get_and_cas_through_the_cli(self):
         self.assertEqual(self.value(1, "greeting"), "(absent)")
@@ -173,6 +188,12 @@ class KvTest(unittest.TestCase):
             answer = self.cluster.request(node, "POST", "/v1/kv", body)
             self.assertEqual(answer.status, 400, f"{body}: {answer}")
             self.assertIn(fragment, answer.body["error"]["message"], body)
+        for target, fragment in (("/v1/kv/group", 'missing query parameter "key"'),
+                                 ("/v1/kv/group?key=a%zz", "bad escape"),
+                                 ("/v1/kv/group?key=a+b", "ambiguous")):
+            answer = self.cluster.request(node, "GET", target)
+            self.assertEqual(answer.status, 400, f"{target}: {answer}")
+            self.assertIn(fragment, answer.body["error"]["message"], target)
         empty = self.kv(node, "get", "", check=False)
         self.assertEqual(empty.returncode, 2, empty)
         self.assertIn("KEY must not be empty", empty.stderr)

@@ -14,22 +14,23 @@ until it is acknowledged, so the counter must end exactly at the number of logic
 Without request ids (REQUEST_IDS = False) a failed attempt may or may not have been applied, and
 the test can only bound the result: acknowledged <= final <= acknowledged + failed attempts.
 
-The leader of a group is not exported by the control API; it is read from the members' replica
-stores (DATA_DIR/replica.db, docs/formats/replica-storage.md): the leader of epoch e is
-members[e mod R], with the members in ascending id order, and the highest epoch promised by a
-member is taken as the current one.
+Every node is asked for its view of a group (GET /v1/kv/group?key=KEY): the leader is the node
+that answers with role "leader" and whose epoch, members and leader its other members confirm.
+The member set can change during a test (a member that membership declares dead is replaced by
+the closest alive non-member), so the final checks ask the members the current leader lists; a
+node removed from the group while it was down or cut off may keep a stale copy, which is printed,
+not judged.
 """
 
 import hashlib
-import os
 import random
-import sqlite3
 import threading
 import time
 import unittest
+import urllib.parse
 
 from netns_harness import NetnsCluster
-from reef_harness import FORM_TIMEOUT, JoinedCluster, poll_until
+from reef_harness import FORM_TIMEOUT, JoinedCluster, control_json, poll_until
 
 # `reef kv incr --request-id CLIENT:SEQ` (POST /v1/kv "request"): retries apply once. This switch
 # is the only thing that differs between exact and bounded checking.
@@ -43,6 +44,7 @@ RECOVERY_TIMEOUT = 90     # from the cut until the majority side acknowledges an
 INCREMENT_TIMEOUT = 120   # retries of one logical increment
 PROGRESS_TIMEOUT = 120    # until the kill loop's client has made progress
 KILL_ROUNDS = 3           # each round kills the leader, then a follower
+LEADER_TIMEOUT = 30       # until the nodes asked agree on a group's leader
 
 
 def kv_group_id(key):
@@ -149,62 +151,82 @@ class KvFaultsTest(unittest.TestCase):
         return sorted(ids, key=lambda node: int(ids[node], 16) ^ target)[:GROUP_SIZE]
 
     @staticmethod
-    def group_copies(cluster, ids, key, nodes):
-        """{node: (promised epoch, members as node numbers, commit index)} for every node in
-        `nodes` whose replica store holds a copy of key's group (read-only; the store is in WAL
-        mode, so reading never blocks the daemon)."""
-        by_hex = {hex_id: node for node, hex_id in ids.items()}
-        copies = {}
-        for node in nodes:
-            path = os.path.join(cluster.data_dir(node), "replica.db")
-            if not os.path.exists(path):
-                continue
-            try:
-                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-                try:
-                    row = connection.execute(
-                        "SELECT promised_epoch, members, commit_index FROM groups "
-                        "WHERE group_id = ?", (kv_group_id(key),)).fetchone()
-                finally:
-                    connection.close()
-            except sqlite3.Error as problem:
-                copies[node] = ("unreadable", str(problem), None)
-                continue
-            if row is None:
-                continue
-            epoch, members, commit = row
-            names = [by_hex.get(members[i:i + 32].hex(), members[i:i + 32].hex()[:12])
-                     for i in range(0, len(members), 32)]
-            copies[node] = (epoch, names, commit)
-        return copies
+    def group_views(cluster, key, nodes):
+        """{node: its /v1/kv/group answer for key, or None when it does not answer} for every
+        node in `nodes`."""
+        target = "/v1/kv/group?key=" + urllib.parse.quote(key, safe="")
+        return {node: control_json(cluster.socket_path(node), "GET", target, timeout=10)
+                for node in nodes}
 
-    def leader_of(self, cluster, ids, key, members):
-        """The leader of the epoch that every member in `members` has promised (polled until
-        their stores agree on it)."""
-        seen = {}
+    @staticmethod
+    def described(ids, view):
+        """One node's view of a group, with node numbers for ids."""
+        if view is None:
+            return "no answer"
+        if not view["hosted"]:
+            return "not hosted"
+        by_hex = {hex_id: node for node, hex_id in ids.items()}
+
+        def name(hex_id):
+            return by_hex.get(hex_id, hex_id[:12])
+
+        members = sorted((name(m) for m in view["members"]), key=str)
+        return (f"{view['role']} in epoch {view['epoch']}, leader {name(view['leader'])}, "
+                f"members {members}, commit {view['commit_index']} applied "
+                f"{view['applied_index']} last {view['last_index']}")
+
+    def confirmed_leader(self, ids, views):
+        """(leader node, its answer) when one node in `views` leads and every other member it
+        lists that answered confirms it (hosted, same epoch, members and leader), with a majority
+        of its members answering in all; else None. A deposed leader that has not learned of the
+        next epoch yet is not confirmed by the members that have."""
+        by_hex = {hex_id: node for node, hex_id in ids.items()}
+        leading = [node for node, view in views.items()
+                   if view is not None and view["hosted"] and view["role"] == "leader"]
+        for node in sorted(leading, key=lambda n: -views[n]["epoch"]):
+            view = views[node]
+            if view["leader"] != ids[node]:
+                continue
+            agreeing = 0
+            for member_hex in view["members"]:
+                member = by_hex.get(member_hex)
+                other = views.get(member)
+                if other is None:
+                    continue
+                if not other["hosted"] or any(other[field] != view[field]
+                                              for field in ("epoch", "members", "leader")):
+                    break
+                agreeing += 1
+            else:
+                if agreeing >= len(view["members"]) // 2 + 1:
+                    return node, view
+        return None
+
+    def leader_of(self, cluster, ids, key, nodes):
+        """(leader node, epoch, members as node numbers, views) of key's group, asking `nodes`
+        (polled until one of them leads and the members among them confirm it)."""
+        views = {}
+        by_hex = {hex_id: node for node, hex_id in ids.items()}
 
         def found():
-            seen.clear()
-            seen.update(self.group_copies(cluster, ids, key, members))
-            known = [c for c in seen.values() if isinstance(c[0], int) and len(c[1]) == GROUP_SIZE]
-            if len(known) != len(members) or len({(c[0], tuple(c[1])) for c in known}) != 1:
-                return None
-            epoch, names, _ = known[0]
-            return (names[epoch % len(names)], epoch)
+            views.clear()
+            views.update(self.group_views(cluster, key, nodes))
+            return self.confirmed_leader(ids, views)
 
-        leader, epoch = poll_until(found, 30, f"nodes {members} agree on the epoch of {key}'s "
-                                   "group",
-                                   describe=lambda: f"{seen}")
-        return leader, epoch, seen
+        leader, view = poll_until(
+            found, LEADER_TIMEOUT, f"one of nodes {nodes} leads {key}'s group, confirmed by its "
+            "members", describe=lambda: "\n".join(f"node {node}: {self.described(ids, v)}"
+                                                   for node, v in sorted(views.items())))
+        members = sorted((by_hex.get(m, m[:12]) for m in view["members"]), key=str)
+        return leader, view["epoch"], members, dict(views)
 
     def diagnostics(self, cluster, ids, key):
-        """Each node's copy of key's group and its replica counters, for failure messages."""
-        copies = self.group_copies(cluster, ids, key, range(NODES))
-        lines = [f"{key}'s group {self.members_of(ids, key)}; copies (epoch, members, commit): "
-                 f"{copies}"]
+        """Each node's view of key's group and its replica counters, for failure messages."""
+        views = self.group_views(cluster, key, range(NODES))
+        lines = [f"{key}'s initial group {self.members_of(ids, key)}"]
         for node in range(NODES):
             status = cluster.status(node)
-            lines.append(f"node {node} replica: "
+            lines.append(f"node {node}: {self.described(ids, views[node])}; replica "
                          f"{status.get('replica') if status else 'no answer'}")
         return "\n".join(lines)
 
@@ -261,16 +283,49 @@ class KvFaultsTest(unittest.TestCase):
         print(f"{where}: every node reads {final} after {waited:.1f} s")
         return final
 
-    def assert_one_member_set(self, cluster, ids, key, members):
-        """Every copy of the group on any node names the same members: the key's group."""
-        copies = self.group_copies(cluster, ids, key, range(NODES))
-        print(f"copies of {key}'s group (epoch, members, commit): {copies}")
-        strangers = {node: copy for node, copy in copies.items() if node not in members}
-        self.assertEqual(strangers, {}, f"nodes outside {key}'s group {members} hold a copy of "
-                         f"it: {copies}\n{cluster.log_tails(lines=12)}")
-        for node, copy in copies.items():
-            self.assertEqual(sorted(copy[1]), sorted(members),
-                             f"node {node}'s copy of {key}'s group names other members: {copies}")
+    def assert_group_settled(self, cluster, ids, key):
+        """Every node that the group's current leader lists as a member hosts the group with the
+        same members, epoch and leader, and applied everything the leader committed (polled until
+        things settle). Nodes outside the group may hold a stale copy (removed while down or cut
+        off): what they hold is printed. Returns the members as node numbers."""
+        state = {}
+
+        def settled():
+            views = self.group_views(cluster, key, range(NODES))
+            state["views"] = views
+            found = self.confirmed_leader(ids, views)
+            if found is None:
+                return None
+            leader, view = found
+            by_hex = {hex_id: node for node, hex_id in ids.items()}
+            members = [by_hex.get(m) for m in view["members"]]
+            state["members"] = members
+            if None in members:
+                return None
+            for member in members:
+                other = views[member]
+                if other is None or not other["hosted"]:
+                    return None
+                if any(other[field] != view[field] for field in ("epoch", "members", "leader")):
+                    return None
+                if other["applied_index"] != view["commit_index"]:
+                    return None
+            return leader, sorted(members)
+
+        def describe():
+            return "\n".join(f"node {node}: {self.described(ids, view)}"
+                              for node, view in sorted(state.get("views", {}).items())) + \
+                f"\n{cluster.log_tails(lines=12)}"
+
+        leader, members = poll_until(settled, SETTLE_TIMEOUT,
+                                     f"the members of {key}'s group agree on it", interval=0.5,
+                                     describe=describe)
+        print(f"{key}'s group settled: leader node {leader}, members {members} (initially "
+              f"{self.members_of(ids, key)})")
+        for node, view in sorted(state["views"].items()):
+            where = "member" if node in members else "outside the group"
+            print(f"  node {node} ({where}): {self.described(ids, view)}")
+        return members
 
     # ---- tests ----
     def test_leader_isolated_with_a_minority_is_fenced_and_replaced(self):
@@ -283,19 +338,19 @@ class KvFaultsTest(unittest.TestCase):
               f"{time.monotonic() - started:.1f} s after node 0 started")
 
         key = "partition-counter"
-        members = self.members_of(ids, key)
         client = Client()
         attempts = Attempts()
         next_index = 0
         for _ in range(5):
             _, _, next_index = self.increment(cluster, lambda: list(range(NODES)), key, client,
                                               attempts, start=next_index)
-        leader, epoch, copies = self.leader_of(cluster, ids, key, members)
+        leader, epoch, members, _ = self.leader_of(cluster, ids, key, list(range(NODES)))
         outsider = min(node for node in range(NODES) if node not in members)
         minority = sorted([leader, outsider])
         majority = sorted(set(range(NODES)) - set(minority))
-        print(f"{key}: group {members}, leader node {leader} (epoch {epoch}; stores {copies}); "
-              f"cutting {minority} from {majority} after {attempts.summary()}")
+        print(f"{key}: group {members} (closest: {self.members_of(ids, key)}), leader node "
+              f"{leader} (epoch {epoch}); cutting {minority} from {majority} after "
+              f"{attempts.summary()}")
 
         cluster.cut(minority, majority)
         cut_at = time.monotonic()
@@ -338,12 +393,12 @@ class KvFaultsTest(unittest.TestCase):
             prober.join(timeout=120)
         self.assertFalse(prober.is_alive(), "the minority prober did not stop")
         cut_for = time.monotonic() - cut_at
-        new_leader, new_epoch, copies = self.leader_of(cluster, ids, key,
-                                                       [m for m in members if m != leader])
+        new_leader, new_epoch, new_members, _ = self.leader_of(cluster, ids, key, majority)
         print(f"majority side acknowledged its first increment {recovered:.1f} s after the cut "
               f"({failed_before_recovery} failed attempts before it); new leader node "
-              f"{new_leader} (epoch {new_epoch}); majority side: {attempts.summary()}; "
-              f"minority side during {cut_for:.1f} s of cut: {probes.summary()}")
+              f"{new_leader} (epoch {new_epoch}, members {new_members}); majority side: "
+              f"{attempts.summary()}; minority side during {cut_for:.1f} s of cut: "
+              f"{probes.summary()}")
         self.assertEqual(acknowledged_in_minority, [],
                          f"the minority side {minority} acknowledged increments while cut off")
         self.assertNotIn(new_leader, minority, "the new leader is on the majority side")
@@ -361,7 +416,7 @@ class KvFaultsTest(unittest.TestCase):
         total.acknowledged = attempts.acknowledged + probes.acknowledged
         total.failed = attempts.failed + probes.failed
         self.assert_final(cluster, ids, key, total, list(range(NODES)), "after healing")
-        self.assert_one_member_set(cluster, ids, key, members)
+        self.assert_group_settled(cluster, ids, key)
         print(f"test took {time.monotonic() - started:.1f} s")
 
     def test_group_members_killed_one_at_a_time_lose_no_increment(self):
@@ -371,9 +426,8 @@ class KvFaultsTest(unittest.TestCase):
         cluster.wait_all_alive(FORM_TIMEOUT)
         ids = cluster.node_ids()
         key = "kill-loop-counter"
-        members = self.members_of(ids, key)
         print(f"\n{NODES} nodes alive {time.monotonic() - started:.1f} s after node 0 started; "
-              f"{key}: group {members}")
+              f"{key}: closest nodes {self.members_of(ids, key)}")
 
         client = Client()
         attempts = Attempts()
@@ -413,7 +467,8 @@ class KvFaultsTest(unittest.TestCase):
             victim = None
             for round_number in range(KILL_ROUNDS):
                 for role in ("leader", "follower"):
-                    leader, epoch, _ = self.leader_of(cluster, ids, key, members)
+                    # The members now (a member declared dead may have been replaced).
+                    leader, epoch, members, _ = self.leader_of(cluster, ids, key, nodes_up())
                     if role == "leader":
                         victim = leader
                     else:
@@ -447,9 +502,9 @@ class KvFaultsTest(unittest.TestCase):
                     progress(5, f"the client increments after node {victim} restarted")
                     kills.append((round_number, role, victim, epoch, round(first_ack, 1),
                                   attempts.acknowledged - acknowledged_before))
-                    print(f"round {round_number}: killed node {victim} ({role} of epoch {epoch}); "
-                          f"3 increments acknowledged {first_ack:.1f} s after the kill; "
-                          f"{attempts.summary()}")
+                    print(f"round {round_number}: killed node {victim} ({role} of epoch {epoch}, "
+                          f"members {members}); 3 increments acknowledged {first_ack:.1f} s "
+                          f"after the kill; {attempts.summary()}")
         finally:
             stop.set()
             loop.join(timeout=INCREMENT_TIMEOUT + 60)
@@ -458,7 +513,7 @@ class KvFaultsTest(unittest.TestCase):
         print(f"{len(kills)} kills (round, role, node, epoch, s to 3 acks, acks): {kills}; "
               f"{attempts.summary()}")
         self.assert_final(cluster, ids, key, attempts, list(range(NODES)), "after the kill loop")
-        self.assert_one_member_set(cluster, ids, key, members)
+        self.assert_group_settled(cluster, ids, key)
         print(f"test took {time.monotonic() - started:.1f} s")
 
 

@@ -181,7 +181,7 @@ struct route {
     std::string_view method;
 };
 
-constexpr std::array<route, 9> routes{{
+constexpr std::array<route, 10> routes{{
     {"/v1/status", "GET"},
     {"/v1/peers", "GET"},
     {"/v1/join", "POST"},
@@ -191,6 +191,7 @@ constexpr std::array<route, 9> routes{{
     {"/v1/dht/closest", "POST"},
     {"/v1/dht/find", "POST"},
     {kv_path, "POST"},
+    {kv_group_path, "GET"},
 }};
 
 } // namespace
@@ -209,7 +210,7 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
             404, errc::not_found,
             "no such endpoint " + shown(path) +
                 " (try /v1/status, /v1/peers, /v1/join, /v1/leave, /v1/dht/put, /v1/dht/get, "
-                "/v1/dht/closest, /v1/dht/find, /v1/kv)"));
+                "/v1/dht/closest, /v1/dht/find, /v1/kv, /v1/kv/group)"));
     }
     if (incoming.method != found->method) {
         response refused = error_response(
@@ -239,6 +240,9 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
     }
     if (path == kv_path) {
         return handle_kv(incoming);
+    }
+    if (path == kv_group_path) {
+        return handle_kv_group(incoming, local);
     }
     REEF_ASSERT(path == "/v1/leave");
     return post_leave(incoming);

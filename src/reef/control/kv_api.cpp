@@ -1,9 +1,17 @@
 #include "reef/control/kv_api.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
 
+#include "reef/base/ids.hpp"
 #include "reef/control/json_support.hpp"
 #include "reef/node/node.hpp"
+#include "reef/replica/group.hpp"
+#include "reef/replica/host.hpp"
 
 namespace reef::control {
 
@@ -14,6 +22,7 @@ using detail::json;
 using detail::ok_json;
 using detail::parse_object;
 using detail::refuse_unknown_fields;
+using detail::reply_only;
 using detail::shown;
 using detail::string_field;
 
@@ -131,6 +140,85 @@ std::variant<std::optional<replica::request_id>, outcome> request_of(const json&
 
 std::string subject(const kv_command& asked) { return asked.op + " of key " + shown(asked.key); }
 
+/// The message for a key of the wrong size (the same for a body and a query string).
+std::string key_size_problem(std::size_t size) {
+    return "key must be 1.." + std::to_string(node::node::kv_key_size_max) + " bytes, got " +
+           std::to_string(size);
+}
+
+/// Bytes that may appear unescaped in a query (RFC 3986 "query", without '+': see
+/// percent_decoded).
+bool allowed_in_query(char c) {
+    constexpr std::string_view punctuation = "-._~!$&'()*,;=:@/?";
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           punctuation.find(c) != std::string_view::npos;
+}
+
+/// The key of a /v1/kv/group target: the one "key" parameter of its query, decoded.
+std::variant<std::string, outcome> group_key_of(std::string_view target) {
+    const std::string usage = " (/v1/kv/group?key=KEY, KEY percent-encoded)";
+    const auto mark = target.find('?');
+    std::string_view query = mark == std::string_view::npos ? "" : target.substr(mark + 1);
+    std::optional<std::string> key;
+    while (!query.empty()) {
+        const auto end = std::min(query.find('&'), query.size());
+        const std::string_view part = query.substr(0, end);
+        query = end == query.size() ? "" : query.substr(end + 1);
+        const auto equals = part.find('=');
+        const std::string_view name = part.substr(0, equals);
+        if (name != "key") {
+            return invalid("unknown query parameter " + shown(name) + usage);
+        }
+        if (key) {
+            return invalid("query parameter \"key\" is given more than once");
+        }
+        if (equals == std::string_view::npos) {
+            return invalid("query parameter \"key\" has no value" + usage);
+        }
+        auto decoded = percent_decoded(part.substr(equals + 1));
+        if (!decoded) {
+            return invalid("query parameter \"key\": " + decoded.failure().message);
+        }
+        key = std::move(*decoded);
+    }
+    if (!key) {
+        return invalid("missing query parameter \"key\"" + usage);
+    }
+    if (key->empty() || key->size() > node::node::kv_key_size_max) {
+        return invalid(key_size_problem(key->size()));
+    }
+    return std::move(*key);
+}
+
+std::string_view role_name(replica::role current) {
+    switch (current) {
+    case replica::role::leader: return "leader";
+    case replica::role::follower: return "follower";
+    case replica::role::changing: return "changing";
+    }
+    REEF_ASSERT(false);
+    return "";
+}
+
+/// What a hosting node knows of its group, added to `body`.
+void describe_group(const replica::group& hosted, json& body) {
+    std::vector<std::string> members;
+    members.reserve(hosted.members().size());
+    for (const node_id& member : hosted.members()) {
+        members.push_back(member.hex());
+    }
+    std::sort(members.begin(), members.end());
+    REEF_ASSERT(!members.empty());
+    REEF_ASSERT(hosted.applied_index() <= hosted.commit_index());
+    body["members"] = std::move(members);
+    body["epoch"] = hosted.epoch();
+    body["leader"] = hosted.leader().hex();
+    body["role"] = std::string(role_name(hosted.current_role()));
+    body["commit_index"] = hosted.commit_index();
+    body["applied_index"] = hosted.applied_index();
+    body["last_index"] = hosted.last_index();
+}
+
 } // namespace
 
 outcome handle_kv(const request& incoming) {
@@ -154,8 +242,7 @@ outcome handle_kv(const request& incoming) {
     }
     std::string& key_text = std::get<std::string>(key);
     if (key_text.empty() || key_text.size() > node::node::kv_key_size_max) {
-        return invalid("key must be 1.." + std::to_string(node::node::kv_key_size_max) +
-                       " bytes, got " + std::to_string(key_text.size()));
+        return invalid(key_size_problem(key_text.size()));
     }
     auto command_body = body_of(body, name);
     if (auto* refused = std::get_if<outcome>(&command_body)) {
@@ -196,6 +283,56 @@ response kv_refused(const kv_command& asked, const error& why) {
     default: message = subject(asked) + ": " + why.message; break;
     }
     return error_response(http_status_of(why.code), why.code, message);
+}
+
+outcome handle_kv_group(const request& incoming, const node::node& local) {
+    auto key = group_key_of(incoming.target);
+    if (auto* refused = std::get_if<outcome>(&key)) {
+        return std::move(*refused);
+    }
+    const std::string& key_text = std::get<std::string>(key);
+    const replica::group_id group = node::node::kv_group_of(key_text);
+    const replica::group* hosted = local.replicas().find(group);
+    json body{{"key", key_text}, {"group", group.hex()}, {"hosted", hosted != nullptr}};
+    if (hosted != nullptr) {
+        REEF_ASSERT(hosted->id() == group);
+        describe_group(*hosted, body);
+    }
+    return reply_only(ok_json(body));
+}
+
+result<std::string> percent_decoded(std::string_view text) {
+    std::string decoded;
+    decoded.reserve(text.size());
+    for (std::size_t index = 0; index < text.size(); ++index) {
+        const char c = text[index];
+        if (c == '%') {
+            const int high = index + 1 < text.size() ? hex_digit_value(text[index + 1]) : -1;
+            const int low = index + 2 < text.size() ? hex_digit_value(text[index + 2]) : -1;
+            if (high < 0 || low < 0) {
+                return make_error(errc::invalid_argument,
+                                  "bad escape " + shown(text.substr(index, 3)) + " at byte " +
+                                      std::to_string(index) +
+                                      " (% must be followed by two hex digits)");
+            }
+            decoded += static_cast<char>(high * 16 + low);
+            index += 2;
+            continue;
+        }
+        if (c == '+') {
+            return make_error(errc::invalid_argument,
+                              "'+' at byte " + std::to_string(index) +
+                                  " is ambiguous: write %2B for a plus sign or %20 for a space");
+        }
+        if (!allowed_in_query(c)) {
+            return make_error(errc::invalid_argument,
+                              "byte " + std::to_string(index) + " (" +
+                                  shown(text.substr(index, 1)) + ") must be percent-encoded");
+        }
+        decoded += c;
+    }
+    REEF_ASSERT(decoded.size() <= text.size());
+    return decoded;
 }
 
 } // namespace reef::control

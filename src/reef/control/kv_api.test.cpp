@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "reef/node/node.hpp"
+#include "reef/replica/group.hpp"
+#include "reef/replica/host.hpp"
 
 namespace reef::control {
 namespace {
@@ -26,6 +28,17 @@ protected:
 
     outcome post(const std::string& body) {
         return handle(request{"POST", "/v1/kv", body}, local, facts);
+    }
+
+    outcome get_group(const std::string& query) {
+        return handle(request{"GET", "/v1/kv/group" + query, ""}, local, facts);
+    }
+
+    json group_of(const std::string& query) {
+        const auto answer = get_group(query);
+        EXPECT_EQ(answer.reply.status, 200) << answer.reply.body;
+        EXPECT_TRUE(std::holds_alternative<std::monostate>(answer.action));
+        return body_of(answer.reply);
     }
 
     kv_command command_of(const outcome& result) {
@@ -210,6 +223,100 @@ TEST_F(kv_api, a_submitted_request_counts_in_status) {
     ASSERT_TRUE(started.ok()) << started.failure().describe();
     const auto answer = handle(request{"GET", "/v1/status", ""}, local, facts);
     EXPECT_EQ(body_of(answer.reply)["replica"]["requests_submitted"], 1);
+}
+
+TEST_F(kv_api, group_of_a_key_this_node_does_not_host) {
+    const json body = group_of("?key=counter");
+    EXPECT_EQ(body, (json{{"key", "counter"},
+                          {"group", node::node::kv_group_of("counter").hex()},
+                          {"hosted", false}}));
+}
+
+TEST_F(kv_api, group_of_a_key_this_node_hosts_alone) {
+    // The node knows only itself: the request creates a group of one, which it leads.
+    auto asked = command_of(post(R"({"op": "incr", "key": "counter"})"));
+    auto started = local.kv_submit(instant::from_ns(1), asked.key, asked.body);
+    ASSERT_TRUE(started.ok()) << started.failure().describe();
+    const json body = group_of("?key=counter");
+    EXPECT_EQ(body["key"], "counter");
+    EXPECT_EQ(body["group"], node::node::kv_group_of("counter").hex());
+    ASSERT_EQ(body["hosted"], true) << body.dump();
+    EXPECT_EQ(body["members"], json::array({self.id().hex()}));
+    EXPECT_EQ(body["leader"], self.id().hex());
+    const replica::group* hosted = local.replicas().find(node::node::kv_group_of("counter"));
+    ASSERT_NE(hosted, nullptr);
+    EXPECT_EQ(body["epoch"], hosted->epoch());
+    EXPECT_EQ(body["role"], "leader");
+    EXPECT_EQ(hosted->current_role(), replica::role::leader);
+    EXPECT_EQ(body["commit_index"], hosted->commit_index());
+    EXPECT_EQ(body["applied_index"], hosted->applied_index());
+    EXPECT_EQ(body["last_index"], hosted->last_index());
+    EXPECT_GE(body["last_index"].get<std::uint64_t>(), body["commit_index"].get<std::uint64_t>());
+    EXPECT_GE(body["commit_index"].get<std::uint64_t>(),
+              body["applied_index"].get<std::uint64_t>());
+
+    // Another key's group is not hosted; an escaped key names the same group as the plain one.
+    EXPECT_EQ(group_of("?key=other")["hosted"], false);
+    EXPECT_EQ(group_of("?key=%63ounter")["hosted"], true);
+    EXPECT_EQ(group_of("?key=%63ounter")["key"], "counter");
+}
+
+TEST_F(kv_api, group_keys_are_percent_decoded) {
+    const json spaced = group_of("?key=a%20b%2Bc%2fd");
+    EXPECT_EQ(spaced["key"], "a b+c/d");
+    EXPECT_EQ(spaced["group"], node::node::kv_group_of("a b+c/d").hex());
+    EXPECT_EQ(group_of("?key=x=y")["key"], "x=y");
+    EXPECT_EQ(group_of("?key=" + std::string(node::node::kv_key_size_max, 'k'))["key"],
+              std::string(node::node::kv_key_size_max, 'k'));
+    std::string escaped;
+    for (std::size_t i = 0; i < node::node::kv_key_size_max; ++i) {
+        escaped += "%FF";
+    }
+    EXPECT_EQ(group_of("?key=" + escaped)["group"],
+              node::node::kv_group_of(std::string(node::node::kv_key_size_max, '\xff')).hex());
+}
+
+TEST_F(kv_api, group_refuses_bad_query_strings) {
+    expect_refused(get_group(""), "missing query parameter \"key\"");
+    expect_refused(get_group("?"), "missing query parameter \"key\"");
+    expect_refused(get_group("?key"), "query parameter \"key\" has no value");
+    expect_refused(get_group("?key="), "key must be 1..256 bytes, got 0");
+    expect_refused(get_group("?key=" + std::string(257, 'k')), "key must be 1..256 bytes, got 257");
+    expect_refused(get_group("?key=a&key=b"), "query parameter \"key\" is given more than once");
+    expect_refused(get_group("?key=a&pretty=1"), "unknown query parameter \"pretty\"");
+    expect_refused(get_group("?Key=a"), "unknown query parameter \"Key\"");
+    expect_refused(get_group("?key=a%"), "bad escape \"%\" at byte 1");
+    expect_refused(get_group("?key=a%4"), "bad escape \"%4\" at byte 1");
+    expect_refused(get_group("?key=%4G"), "bad escape \"%4G\" at byte 0");
+    expect_refused(get_group("?key=%%41"), "bad escape");
+    expect_refused(get_group("?key=a+b"), "'+' at byte 1 is ambiguous");
+    expect_refused(get_group("?key=a b"), "byte 1 (\" \") must be percent-encoded");
+    expect_refused(get_group("?key=a#b"), "must be percent-encoded");
+}
+
+TEST_F(kv_api, group_allows_only_get) {
+    const auto refused = handle(request{"POST", "/v1/kv/group?key=k", "{}"}, local, facts);
+    EXPECT_EQ(refused.reply.status, 405);
+    EXPECT_EQ(refused.reply.allow, "GET");
+    EXPECT_EQ(handle(request{"DELETE", "/v1/kv/group", ""}, local, facts).reply.status, 405);
+}
+
+TEST(percent_decoded, decodes_escapes_and_refuses_bad_ones) {
+    EXPECT_EQ(percent_decoded("").value(), "");
+    EXPECT_EQ(percent_decoded("plain-._~").value(), "plain-._~");
+    EXPECT_EQ(percent_decoded("%00%7f%7F%e2%82%AC").value(),
+              std::string("\0\x7f\x7f\xe2\x82\xac", 6));
+    EXPECT_EQ(percent_decoded("%25%2B").value(), "%+");
+    for (const char* bad : {"%", "%0", "%g0", "%0g", "a%-1", "%%", "%\xff" "0"}) {
+        const auto decoded = percent_decoded(bad);
+        ASSERT_FALSE(decoded.ok()) << bad;
+        EXPECT_EQ(decoded.failure().code, errc::invalid_argument) << bad;
+        EXPECT_NE(decoded.failure().message.find("bad escape"), std::string::npos)
+            << decoded.failure().message;
+    }
+    for (const char* bad : {"+", "a b", "\t", "\x80", "a\"b", "<", "{}", "\\", "#"}) {
+        EXPECT_FALSE(percent_decoded(bad).ok()) << bad;
+    }
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <fmt/format.h>
@@ -40,6 +41,12 @@ constexpr std::int64_t leave_grace_periods = 3;
 constexpr std::size_t seed_warnings_max = 64;
 /// After the stop, how long queued payloads (the last leave gossip) may take to flush.
 constexpr auto flush_max = std::chrono::seconds(1);
+/// Bounds of one group commit across inputs: reached, the daemon syncs at once instead of
+/// waiting for the inputs that are ready, so the latency a sync adds and the memory stay bounded.
+constexpr std::size_t held_effects_max = 4096;
+constexpr std::size_t flush_staged_bytes_max = std::size_t{8} << 20U;
+static_assert(flush_staged_bytes_max * 4 <= sqlite_replica_storage_config{}.staged_bytes_max,
+              "the store must have room for one more input's writes beyond the bound");
 
 template <typename... Ts>
 struct overloaded : Ts... {
@@ -135,6 +142,8 @@ struct daemon::impl {
     status start();
     status open_replica_store();
     void drain();
+    /// Sync the staged replica writes (fail-stop on failure), then execute the held effects.
+    void flush_staged();
     void execute(node::effect& effect);
     void stage(const node::replica_write& write);
     /// Make the staged replica writes durable; on failure, stop (fail-stop). False then.
@@ -170,6 +179,11 @@ struct daemon::impl {
     std::unique_ptr<sqlite_replica_storage> replica_store;
     /// Replica writes staged since the last sync().
     std::size_t writes_staged = 0;
+    /// Effects that follow staged writes, in the node's order across inputs; executed by the
+    /// next flush. Empty whenever nothing is staged.
+    std::vector<node::effect> held;
+    /// A flush is posted to the io_context and has not run yet.
+    bool flush_posted = false;
     /// A sync failed: the daemon stopped without acknowledging anything not durable.
     bool failed = false;
     std::size_t pending_answers_max = 0;
@@ -288,24 +302,56 @@ status daemon::impl::open_replica_store() {
 
 void daemon::impl::drain() {
     REEF_ASSERT(local != nullptr);
-    // Group commit: a run of replica writes (of any groups) is staged, then synced once before
-    // the first effect that follows it, so nothing is sent or answered before it is durable.
-    for (auto& effect : local->take_effects()) {
-        if (failed) {
-            return;
-        }
-        if (const auto* write = std::get_if<node::replica_write>(&effect)) {
-            stage(*write);
-            continue;
-        }
-        if (writes_staged > 0 && !sync_replica_writes()) {
-            return;
-        }
-        execute(effect);
-    }
-    if (writes_staged > 0 && !sync_replica_writes()) {
+    if (failed) {
         return;
     }
+    REEF_ASSERT(held.size() < held_effects_max);
+    REEF_ASSERT(held.empty() || writes_staged > 0);
+    // Group commit across inputs: replica writes are staged, and every other effect that follows
+    // one waits in `held`, in order, until one flush has synced them all. While writes are
+    // staged everything else waits, of this input or a later one: it may depend on them.
+    for (auto& effect : local->take_effects()) {
+        if (const auto* write = std::get_if<node::replica_write>(&effect)) {
+            stage(*write);
+        } else if (writes_staged > 0) {
+            held.push_back(std::move(effect));
+        } else {
+            execute(effect);
+        }
+    }
+    if (writes_staged > 0) {
+        if (held.size() >= held_effects_max ||
+            replica_store->staged_bytes() >= flush_staged_bytes_max) {
+            flush_staged();
+        } else if (!flush_posted) {
+            // Runs after the inputs already ready, which stage and hold theirs too.
+            flush_posted = true;
+            asio::post(io, [this, token = alive] {
+                if (*token) {
+                    flush_posted = false;
+                    flush_staged();
+                }
+            });
+        }
+    }
+    arm_timer();
+}
+
+void daemon::impl::flush_staged() {
+    if (failed || writes_staged == 0) {
+        REEF_ASSERT(failed || held.empty());
+        return;
+    }
+    if (!sync_replica_writes()) {
+        return;
+    }
+    // Executing an effect never gives the node an input, so nothing is staged or held meanwhile.
+    std::vector<node::effect> ready = std::move(held);
+    held.clear();
+    for (auto& effect : ready) {
+        execute(effect);
+    }
+    REEF_ASSERT(writes_staged == 0);
     arm_timer();
 }
 
@@ -587,6 +633,12 @@ void daemon::impl::leave(std::string_view reason) {
 }
 
 void daemon::impl::finish() {
+    if (stopped) {
+        return;
+    }
+    // What is staged is made durable, and what waits on it executed, before the listeners close
+    // (a failed sync stops the daemon itself).
+    flush_staged();
     if (stopped) {
         return;
     }

@@ -11,11 +11,14 @@
 //   one steady_timer, always armed at node::next_deadline() (or the shutdown deadline)
 //
 // Effects are drained after every input, in order (a persisted incarnation before the sends
-// that follow it). Replica writes are staged in the replica store and synced once (one
-// transaction, one fsync) before the first effect that follows a run of them, and at the end of
-// the drain: group commit. A failed sync stops the daemon at once (fail-stop), so nothing that is
-// not durable is ever sent or acknowledged. At start, every group in the store is loaded and
-// handed to the node (replica_recover) before it joins.
+// that follow it). Replica writes are staged in the replica store; every effect that follows a
+// staged write, of the same input or of a later one, is held, in order, and one flush posted to
+// the io_context syncs the writes (one transaction, one fsync) and then executes what was held.
+// The inputs that are ready before the flush runs stage and hold theirs too, so they share its
+// fsync: group commit across inputs. A flush runs at once when the held effects or the staged
+// bytes reach their bound, and before a stop. A failed sync stops the daemon at once
+// (fail-stop), so nothing that is not durable is ever sent or acknowledged. At start, every group
+// in the store is loaded and handed to the node (replica_recover) before it joins.
 //
 // A graceful leave (SIGTERM, SIGINT, POST /v1/leave) announces the leave, keeps
 // gossiping for three probe periods so the announcement spreads, then closes the listeners.

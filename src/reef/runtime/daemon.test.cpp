@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
@@ -59,6 +63,13 @@ protected:
         return started.ok() ? std::move(*started) : nullptr;
     }
 
+    // Runs the loop until two nodes see each other (a cluster of two).
+    bool both_joined(const daemon& a, const daemon& b) {
+        return run_until([&] {
+            return a.local_node().cluster_size() == 2 && b.local_node().cluster_size() == 2;
+        });
+    }
+
     // Runs the loop until `done` holds (checked every 20 ms) or the bound passes.
     bool run_until(const std::function<bool()>& done) {
         bool reached = false;
@@ -104,6 +115,31 @@ protected:
         return reply;
     }
 
+    // Sends every request at once to `target`'s control socket, each on its own connection, and
+    // runs the loop until all are answered; the raw replies, in the order of `bodies`.
+    std::vector<std::string> ask_together(const daemon& target, const std::string& path,
+                                          const std::vector<std::string>& bodies) {
+        std::vector<std::unique_ptr<asio::local::stream_protocol::socket>> sockets;
+        std::vector<std::string> texts;
+        std::vector<std::string> replies(bodies.size());
+        std::size_t done = 0;
+        for (const auto& body : bodies) {
+            texts.push_back("POST " + path + " HTTP/1.1\r\nHost: reef\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body);
+        }
+        for (std::size_t i = 0; i < bodies.size(); ++i) {
+            auto socket = std::make_unique<asio::local::stream_protocol::socket>(io);
+            socket->connect(asio::local::stream_protocol::endpoint(target.control_socket_path()));
+            asio::async_write(*socket, asio::buffer(texts[i]),
+                              [](const std::error_code&, std::size_t) {});
+            asio::async_read(*socket, asio::dynamic_buffer(replies[i]),
+                             [&](const std::error_code&, std::size_t) { ++done; });
+            sockets.push_back(std::move(socket));
+        }
+        EXPECT_TRUE(run_until([&] { return done == bodies.size(); }));
+        return replies;
+    }
+
     static std::optional<membership::member_state> state_of(const daemon& viewer,
                                                             const daemon& viewed) {
         for (const auto& member : viewer.local_node().members()) {
@@ -124,9 +160,7 @@ TEST_F(daemon_test, two_daemons_join_and_a_leave_is_seen_as_left) {
     auto second = start(settings_for("b", {first->address()}));
     ASSERT_NE(second, nullptr);
 
-    ASSERT_TRUE(run_until([&] {
-        return first->local_node().cluster_size() == 2 && second->local_node().cluster_size() == 2;
-    }));
+    ASSERT_TRUE(both_joined(*first, *second));
     EXPECT_EQ(state_of(*first, *second), membership::member_state::alive);
 
     bool stopped = false;
@@ -181,10 +215,7 @@ TEST_F(daemon_test, kv_answers_come_through_the_control_api_and_survive_a_restar
     {
         auto second = start(settings_for("b", {first->address()}));
         ASSERT_NE(second, nullptr);
-        ASSERT_TRUE(run_until([&] {
-            return first->local_node().cluster_size() == 2 &&
-                   second->local_node().cluster_size() == 2;
-        }));
+        ASSERT_TRUE(both_joined(*first, *second));
         for (int round = 1; round <= 3; ++round) {
             const auto& asked = round % 2 == 0 ? *first : *second;
             const std::string added = ask(asked, "POST", "/v1/kv", R"({"op": "incr", "key": "c"})");
@@ -201,7 +232,9 @@ TEST_F(daemon_test, kv_answers_come_through_the_control_api_and_survive_a_restar
         const std::string bad = ask(*first, "POST", "/v1/kv", R"({"op": "get", "key": ""})");
         EXPECT_EQ(bad.rfind("HTTP/1.1 400", 0), 0U) << bad;
         const std::string status = ask(*first, "GET", "/v1/status", "");
-        EXPECT_NE(status.find("\"replica\":{\"groups\":1"), std::string::npos) << status;
+        const auto replica_facts = status.find("\"replica\":{");
+        ASSERT_NE(replica_facts, std::string::npos) << status;
+        EXPECT_NE(status.find("\"groups\":1,", replica_facts), std::string::npos) << status;
         second->stop_now();
     }
     EXPECT_TRUE(fs::exists(root / "b" / "replica.db"));
@@ -213,6 +246,51 @@ TEST_F(daemon_test, kv_answers_come_through_the_control_api_and_survive_a_restar
     const std::string got = ask(*again, "POST", "/v1/kv", R"({"op": "get", "key": "c"})");
     ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0U) << got;
     EXPECT_NE(got.find("\"value\":\"3\""), std::string::npos) << got;
+}
+
+TEST_F(daemon_test, kv_requests_that_arrive_together_are_all_answered_and_durable) {
+    auto first = start(settings_for("a"));
+    ASSERT_NE(first, nullptr);
+    {
+        auto second = start(settings_for("b", {first->address()}));
+        ASSERT_NE(second, nullptr);
+        ASSERT_TRUE(both_joined(*first, *second));
+        // Many inputs ready at once share syncs; each answer still follows its own write. Every
+        // increment names its own client: one client has one request outstanding at a time.
+        constexpr int increments = 24;
+        const auto bodies_from = [&](int first_client) {
+            std::vector<std::string> bodies;
+            for (int i = 0; i < increments; ++i) {
+                bodies.push_back(R"({"op": "incr", "key": "shared", "request": {"client": )" +
+                                 std::to_string(first_client + i) + R"(, "sequence": 1}})");
+                bodies.push_back(R"({"op": "put", "key": "k)" + std::to_string(i) +
+                                 R"(", "value": "v"})");
+            }
+            return bodies;
+        };
+        std::set<std::string> counted;
+        for (const auto* asked : {first.get(), second.get()}) {
+            const auto replies =
+                ask_together(*asked, "/v1/kv", bodies_from(asked == first.get() ? 1 : 1001));
+            for (std::size_t i = 0; i < replies.size(); ++i) {
+                ASSERT_EQ(replies[i].rfind("HTTP/1.1 200", 0), 0U) << replies[i];
+                const auto at = replies[i].find("\"value\":\"");
+                if (i % 2 == 0 && at != std::string::npos) {
+                    const auto from = at + std::string_view("\"value\":\"").size();
+                    counted.insert(replies[i].substr(from, replies[i].find('"', from) - from));
+                }
+            }
+        }
+        // Every increment was applied once and answered with its own value.
+        EXPECT_EQ(counted.size(), std::size_t{2 * increments});
+        second->stop_now();
+    }
+    auto again = start(settings_for("b", {first->address()}));
+    ASSERT_NE(again, nullptr);
+    ASSERT_TRUE(run_until([&] { return again->local_node().cluster_size() == 2; }));
+    const std::string got = ask(*again, "POST", "/v1/kv", R"({"op": "get", "key": "shared"})");
+    ASSERT_EQ(got.rfind("HTTP/1.1 200", 0), 0U) << got;
+    EXPECT_NE(got.find("\"value\":\"48\""), std::string::npos) << got;
 }
 
 TEST_F(daemon_test, a_replica_store_that_cannot_be_opened_names_the_file) {

@@ -126,6 +126,7 @@ public:
     prng& random() { return random_; }
     network& net() { return network_; }
     bool up(node_index node) const { return nodes_[node].up; }
+    std::size_t member_changes() const { return member_changes_; }
     const std::vector<checkers::kv_operation>& history() const { return history_; }
     std::size_t completed_since(std::int64_t ns) const {
         return static_cast<std::size_t>(std::count_if(
@@ -134,6 +135,35 @@ public:
             }));
     }
     /// Keys with at least one ok operation invoked at or after `ns`.
+    /// Every node's view of `key`'s group, for a failure message.
+    std::string describe_group(std::size_t key) const {
+        std::string out;
+        for (node_index node = 0; node < nodes_.size(); ++node) {
+            const auto& state = nodes_[node];
+            out += fmt::format("\n    node {} {}", node, state.up ? "up" : "down");
+            const replica::group* core = state.core ? state.core->find(groups_[key]) : nullptr;
+            if (core == nullptr) {
+                continue;
+            }
+            std::string set;
+            for (const auto& member : core->members()) {
+                set += fmt::format("{} ", index_of(member));
+            }
+            out += fmt::format(" role {} epoch {} leader {} members [ {}] last {} commit {} "
+                               "deadline {}",
+                               static_cast<int>(core->current_role()), core->epoch(),
+                               index_of(core->leader()), set, core->last_index(),
+                               core->commit_index(), core->next_deadline().ns());
+            for (const auto& member : core->members()) {
+                if (auto progress = core->progress_of(member)) {
+                    out += fmt::format(" [{}: match {} next {}]", index_of(member),
+                                       progress->first, progress->second);
+                }
+            }
+        }
+        return out;
+    }
+
     std::set<std::string> keys_served_since(std::int64_t ns) const {
         std::set<std::string> served;
         for (const auto& op : history_) {
@@ -274,8 +304,38 @@ private:
             if (!observer.up || !still_down) {
                 continue;
             }
-            observer.core->on_member_down(now(), ids_[pending.down]);
+            for (const auto& group : observer.core->on_member_down(now(), ids_[pending.down])) {
+                replace_member(pending.observer, group, pending.down);
+            }
             drain(pending.observer);
+        }
+    }
+
+    /// As node::node does when a leader learns a member died, or starts to lead: the dead member
+    /// (if any) goes, and nodes outside the group that this leader can reach fill the set up to
+    /// the group size (the first ones after the observer, in index order).
+    void replace_member(node_index observer, const replica::group_id& group,
+                        std::optional<node_index> down) {
+        const auto* core = nodes_[observer].core->find(group);
+        REEF_ASSERT(core != nullptr);
+        auto target = core->members();
+        if (down) {
+            std::erase(target, ids_[*down]);
+        }
+        for (std::size_t step = 1; step < ids_.size() && target.size() < group_size; ++step) {
+            const auto spare = static_cast<node_index>((observer + step) % ids_.size());
+            if (nodes_[spare].up && network_.reachable(observer, spare) &&
+                std::find(target.begin(), target.end(), ids_[spare]) == target.end()) {
+                target.push_back(ids_[spare]);
+            }
+        }
+        if (down && target.size() < core->members().size()) {
+            return; // no spare: keep the dead member rather than shrink
+        }
+        std::sort(target.begin(), target.end());
+        if (target != core->members() &&
+            nodes_[observer].core->change_members(now(), group, std::move(target)).ok()) {
+            ++member_changes_;
         }
     }
 
@@ -399,6 +459,7 @@ private:
             return;
         }
         auto produced = state.core->take_effects();
+        std::vector<replica::group_id> repairs;
         for (const auto& one : produced) {
             if (const auto* write = std::get_if<replica::host_persist>(&one)) {
                 stage(state.storage, *write);
@@ -412,7 +473,18 @@ private:
                 }
             } else if (const auto* done = std::get_if<replica::request_done>(&one)) {
                 answered(node, *done);
+            } else if (const auto* leading = std::get_if<replica::group_leading>(&one)) {
+                repairs.push_back(leading->group);
             }
+        }
+        for (const auto& group : repairs) {
+            if (nodes_[node].core && nodes_[node].core->find(group) != nullptr) {
+                replace_member(node, group, std::nullopt);
+            }
+        }
+        if (!repairs.empty()) {
+            drain(node);
+            return;
         }
         if (options_.check_invariants) {
             state.core->check_invariants();
@@ -496,6 +568,7 @@ private:
     scheduler scheduler_;
     std::vector<node_state> nodes_;
     std::vector<node_id> ids_;
+    std::size_t member_changes_ = 0;
     std::vector<replica::group_id> groups_;
     std::vector<std::vector<node_index>> members_;
     replica::host_config limits_;
@@ -571,8 +644,9 @@ scenario_result run_kv_linearizability(const scenario_options& options) {
         ok += op.status == checkers::kv_status::ok ? 1 : 0;
         unknown += op.status == checkers::kv_status::unknown ? 1 : 0;
     }
-    out.line("  {} crashes, {} partitions; {} operations: {} ok, {} unknown", crashes, partitions,
-             run.history().size(), ok, unknown);
+    out.line("  {} crashes, {} partitions, {} member changes asked; {} operations: {} ok, "
+             "{} unknown",
+             crashes, partitions, run.member_changes(), run.history().size(), ok, unknown);
     out.line("  liveness: {} of {} keys served operations after healing", served.size(),
              keys_count);
     const auto verdict = checkers::check_kv_history(run.history());
@@ -590,6 +664,12 @@ scenario_result run_kv_linearizability(const scenario_options& options) {
         outcome.ok = false;
         outcome.failure = fmt::format("only {} of {} keys served after healing", served.size(),
                                       keys_count);
+        for (std::size_t k = 0; k < keys_count; ++k) {
+            const std::string key = fmt::format("k{}", k);
+            if (!served.contains(key)) {
+                outcome.failure += "; key " + key + ":" + run.describe_group(k);
+            }
+        }
     }
     outcome.trace_hash = run.trace().value();
     outcome.events = run.events();

@@ -267,7 +267,7 @@ struct host_under_test {
                 }
             } else if (std::holds_alternative<replica::host_persist>(produced)) {
                 ++persisted;
-            } else {
+            } else if (std::holds_alternative<replica::request_done>(produced)) {
                 ++done;
             }
         }
@@ -295,7 +295,7 @@ struct host_under_test {
             static_cast<void>(id);
             drain();
         } else if ((choice & 0x70U) == 0x10U) {
-            live->on_member_down(now, nodes[1 + (choice >> 7U)]);
+            (void)live->on_member_down(now, nodes[1 + (choice >> 7U)]);
             drain();
         }
     }

@@ -300,8 +300,75 @@ void node::collect(instant now) {
 }
 
 void node::collect_replicas(instant now) {
-    (void)now;
-    for (auto& produced : replicas_.take_effects()) {
+    // Repairs started while handling effects produce more effects: take until none are left.
+    for (auto batch = replicas_.take_effects(); !batch.empty(); batch = replicas_.take_effects()) {
+        collect_replica_batch(now, batch);
+    }
+}
+
+void node::repair_group(instant now, const replica::group_id& group,
+                        const std::vector<node_id>& members) {
+    // Members membership declares dead or gone are replaced by the closest alive non-members;
+    // a member it does not know is left alone (it may have just joined). Without a spare the
+    // group keeps its dead member rather than shrink.
+    std::vector<node_id> target;
+    std::vector<node_id> spares;
+    for (const auto& member : membership_.members()) {
+        // Only a member seen alive right now is a spare: a suspect may be cut off.
+        const bool alive = member.update.state == membership::member_state::alive;
+        const bool in_group =
+            std::binary_search(members.begin(), members.end(), member.update.id);
+        if (alive && !in_group) {
+            spares.push_back(member.update.id);
+        }
+    }
+    for (const auto& member : members) {
+        if (member == self_ || !member_gone(member)) {
+            target.push_back(member);
+        }
+    }
+    // A group below its size (a replacement a previous leader did not finish) grows back too.
+    const std::size_t wanted = std::max(members.size(), limits_.replica_group_size);
+    if (target.size() == wanted) {
+        return;
+    }
+    std::sort(spares.begin(), spares.end(), [&](const node_id& a, const node_id& b) {
+        return a.distance_to(group) < b.distance_to(group);
+    });
+    for (const auto& spare : spares) {
+        if (target.size() >= wanted) {
+            break;
+        }
+        target.push_back(spare);
+    }
+    if (target.size() < members.size()) {
+        // Not enough spares: keep dead members rather than shrink below the current size.
+        for (const auto& member : members) {
+            if (target.size() < members.size() &&
+                std::find(target.begin(), target.end(), member) == target.end()) {
+                target.push_back(member);
+            }
+        }
+    }
+    std::sort(target.begin(), target.end());
+    if (target != members) {
+        ++stats_.replica_repairs;
+        (void)replicas_.change_members(now, group, std::move(target));
+    }
+}
+
+bool node::member_gone(const node_id& id) const {
+    for (const auto& member : membership_.members()) {
+        if (member.update.id == id) {
+            return member.update.state == membership::member_state::dead ||
+                   member.update.state == membership::member_state::left;
+        }
+    }
+    return false;
+}
+
+void node::collect_replica_batch(instant now, std::vector<replica::host_effect>& batch) {
+    for (auto& produced : batch) {
         if (auto* out = std::get_if<replica::host_send>(&produced)) {
             auto address = address_of_member(out->to);
             if (!address) {
@@ -318,6 +385,8 @@ void node::collect_replicas(instant now) {
                                   encode_on(wire::channel::replica, replica::encode(out->body)));
         } else if (auto* write = std::get_if<replica::host_persist>(&produced)) {
             effects_.emplace_back(std::in_place_type<replica_write>, std::move(*write));
+        } else if (auto* leading = std::get_if<replica::group_leading>(&produced)) {
+            repair_group(now, leading->group, leading->members);
         } else {
             auto& finished = std::get<replica::request_done>(produced);
             result<replica::kv::answer> answer =
@@ -347,7 +416,9 @@ void node::feed_routing_table(instant now, const membership::member_changed& cha
     } else if (member.state == membership::member_state::dead ||
                member.state == membership::member_state::left) {
         dht_.remove(member.id);
-        replicas_.on_member_down(now, member.id);
+        for (const auto& group : replicas_.on_member_down(now, member.id)) {
+            repair_group(now, group, replicas_.find(group)->members());
+        }
     }
 }
 

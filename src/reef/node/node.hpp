@@ -107,6 +107,7 @@ struct node_stats {
     std::uint64_t payloads_sent = 0;
     std::uint64_t unreachable_reports = 0;
     std::uint64_t replica_messages_oversized = 0;  // outgoing, not sent (see collect_replicas)
+    std::uint64_t replica_repairs = 0;  // member changes asked for groups with gone members
 };
 
 class node {
@@ -181,6 +182,11 @@ private:
     void reject(instant now, const node_id& from, std::string reason);
     void collect(instant now);
     void collect_replicas(instant now);
+    void collect_replica_batch(instant now, std::vector<replica::host_effect>& batch);
+    /// This node leads `group`: replace its members that membership says are gone.
+    void repair_group(instant now, const replica::group_id& group,
+                      const std::vector<node_id>& members);
+    bool member_gone(const node_id& id) const;
     std::optional<std::string> address_of_member(const node_id& id) const;
     void feed_routing_table(instant now, const membership::member_changed& changed);
 

@@ -1,7 +1,9 @@
 #include "reef/replica/codec.hpp"
 
+#include <algorithm>
 #include <type_traits>
 
+#include "reef/replica/member_set.hpp"
 #include "reef/wire/codec_support.hpp"
 #include "reef/wire/replica.pb.h"
 
@@ -42,6 +44,20 @@ status check_snapshot(const snapshot& base, const std::string& field) {
         return invalid(field + ".state too large: " + std::to_string(base.state.size()) +
                        " bytes, at most " + std::to_string(state_size_max));
     }
+    if (!base.members.empty()) {
+        const bool ordered = base.members.size() <= member_set_size_max &&
+                             std::adjacent_find(base.members.begin(), base.members.end(),
+                                                [](const node_id& a, const node_id& b) {
+                                                    return !(a < b);
+                                                }) == base.members.end();
+        const bool nonzero = std::none_of(base.members.begin(), base.members.end(),
+                                          [](const node_id& id) { return id.is_zero(); });
+        if (!ordered || !nonzero) {
+            return invalid(field + ".members must be 1.." +
+                           std::to_string(member_set_size_max) +
+                           " non-zero ids, strictly ascending");
+        }
+    }
     return {};
 }
 
@@ -81,6 +97,12 @@ status check_entries(const std::vector<entry>& entries, const std::string& field
         if (item.command.size() > command_size_max) {
             return invalid(path + ".command too large: " + std::to_string(item.command.size()) +
                            " bytes, at most " + std::to_string(command_size_max));
+        }
+        if (is_member_change(item)) {
+            if (auto members = decode_member_set(item.command); !members) {
+                return invalid(path + ".command (a member change): " +
+                               members.failure().message);
+            }
         }
     }
     return {};
@@ -154,7 +176,15 @@ result<snapshot> get_snapshot(const wire::ReplicaSnapshot& in, const std::string
         return invalid(field + ".state too large: " + std::to_string(in.state().size()) +
                        " bytes, at most " + std::to_string(state_size_max));
     }
-    return snapshot{in.last_index(), in.last_epoch(), in.state()};
+    snapshot out{in.last_index(), in.last_epoch(), in.state(), {}};
+    if (!in.members().empty()) {
+        auto members = decode_member_set(in.members());
+        if (!members) {
+            return invalid(field + ".members: " + members.failure().message);
+        }
+        out.members = std::move(*members);
+    }
+    return out;
 }
 
 result<std::vector<entry>> get_entries(const proto_entries& in, const std::string& field) {
@@ -235,6 +265,9 @@ void put_snapshot(wire::ReplicaSnapshot* out, const snapshot& base) {
     out->set_last_index(base.last_index);
     out->set_last_epoch(base.last_epoch);
     out->set_state(base.state);
+    if (!base.members.empty()) {
+        out->set_members(encode_member_set(base.members));
+    }
 }
 
 void put_entries(proto_entries* out, const std::vector<entry>& entries) {

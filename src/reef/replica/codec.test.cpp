@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "reef/replica/codec.hpp"
+#include "reef/replica/member_set.hpp"
 #include "reef/wire/replica.pb.h"
 
 namespace reef::replica {
@@ -222,6 +223,34 @@ TEST(codec, snapshots_are_checked) {
               "epoch_promise.base.state too large: 524289 bytes, at most 524288");
 }
 
+TEST(codec, member_changes_and_snapshot_member_sets_are_checked) {
+    const std::vector<node_id> members{group_of(1), group_of(2), group_of(3)};
+    const entry change{3, 1, {}, encode_member_set(members)};
+    expect_round_trip(append{1, 2, 1, {change}, 2, std::nullopt});
+    expect_round_trip(append{1, 4, 1, {}, 4, snapshot{4, 1, "s", members}});
+
+    EXPECT_EQ(validate(append{1, 2, 1, {entry{3, 1, {}, "abc"}}, 2, std::nullopt})
+                  .failure()
+                  .message,
+              "append.entries[0].command (a member change): a member set is a non-empty "
+              "multiple of 32 bytes, got 3");
+    const std::vector<node_id> backwards{group_of(2), group_of(1)};
+    EXPECT_NE(validate(append{1, 2, 1, {entry{3, 1, {}, std::string(64, '\x01')}}, 2,
+                              std::nullopt})
+                  .failure()
+                  .message.find("not greater than the one before it"),
+              std::string::npos);
+    EXPECT_EQ(validate(append{1, 4, 1, {}, 4, snapshot{4, 1, "s", backwards}}).failure().message,
+              "append.base.members must be 1..16 non-zero ids, strictly ascending");
+    auto proto = proto_of(append{1, 4, 1, {}, 4, snapshot{4, 1, "s", members}});
+    proto.mutable_append()->mutable_base()->set_members(std::string(33, 'm'));
+    EXPECT_EQ(failure_of(bytes_of(proto)),
+              "append.base.members: a member set is a non-empty multiple of 32 bytes, got 33");
+    proto.mutable_append()->mutable_base()->set_members(std::string(32, '\0'));
+    EXPECT_EQ(failure_of(bytes_of(proto)),
+              "append.base.members: member 0 of a member set is the zero id");
+}
+
 TEST(codec, commands_and_payload_are_bounded) {
     auto proto = proto_of(append{2, 0, 0, entries_from(1, 2), 0, {}});
     proto.mutable_append()->mutable_entries(1)->set_command(std::string(command_size_max + 1, 'c'));
@@ -237,7 +266,7 @@ TEST(codec, commands_and_payload_are_bounded) {
     std::vector<entry> entries;
     std::size_t payload = 0;
     for (std::uint64_t index = 1; payload <= payload_size_max; ++index) {
-        entries.push_back(entry{index, 1, {}, std::string(command_size_max, 'c')});
+        entries.push_back(entry{index, 1, {1, index}, std::string(command_size_max, 'c')});
         payload += command_size_max;
     }
     const append too_much{2, 0, 0, entries, 0, {}};
@@ -250,6 +279,8 @@ TEST(codec, commands_and_payload_are_bounded) {
     for (const auto& item : entries) {
         auto* added = built.mutable_append()->add_entries();
         added->set_index(item.index);
+        added->mutable_request()->set_client(item.request.client);
+        added->mutable_request()->set_sequence(item.request.sequence);
         added->set_command(item.command);
     }
     ASSERT_LE(built.ByteSizeLong(), message_size_max);

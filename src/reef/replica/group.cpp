@@ -4,8 +4,22 @@
 #include <utility>
 
 #include "reef/base/assert.hpp"
+#include "reef/replica/member_set.hpp"
 
 namespace reef::replica {
+
+namespace {
+
+/// (last entry epoch, last index) of a promised log: what logs are compared by.
+std::pair<std::uint64_t, std::uint64_t> last_of(const epoch_promise& p) {
+    if (!p.log.empty()) {
+        return {p.log.back().epoch, p.log.back().index};
+    }
+    return p.base ? std::make_pair(p.base->last_epoch, p.base->last_index)
+                  : std::make_pair(std::uint64_t{0}, std::uint64_t{0});
+}
+
+} // namespace
 
 status group_config::validate() const {
     if (command_size_max == 0 || append_entries_max == 0 || uncommitted_max == 0 ||
@@ -19,18 +33,21 @@ status group_config::validate() const {
 }
 
 group::group(const group_config& limits, group_id id, node_id self, std::vector<node_id> members,
-             std::optional<durable_state> recovered, std::uint64_t seed, instant now)
-    : limits_(limits), id_(id), self_(self), members_(std::move(members)), prng_(seed) {
+             std::optional<durable_state> recovered, std::uint64_t seed, instant now,
+             bool joining)
+    : limits_(limits), id_(id), self_(self), created_members_(std::move(members)), prng_(seed) {
     REEF_ASSERT(limits.validate().ok());
-    REEF_ASSERT(!members_.empty());
-    REEF_ASSERT(std::is_sorted(members_.begin(), members_.end()));
-    REEF_ASSERT(std::adjacent_find(members_.begin(), members_.end()) == members_.end());
-    REEF_ASSERT(std::binary_search(members_.begin(), members_.end(), self_));
+    if (recovered && !recovered->members.empty()) {
+        created_members_ = recovered->members;
+    }
+    REEF_ASSERT(!created_members_.empty());
+    REEF_ASSERT(std::is_sorted(created_members_.begin(), created_members_.end()));
+    REEF_ASSERT(std::adjacent_find(created_members_.begin(), created_members_.end()) ==
+                created_members_.end());
+    REEF_ASSERT(std::binary_search(created_members_.begin(), created_members_.end(), self_));
+    members_ = created_members_;
     if (recovered) {
         promised_ = recovered->promised_epoch;
-        if (!recovered->members.empty()) {
-            members_ = recovered->members;
-        }
         base_ = recovered->base;
         log_ = std::move(recovered->log);
         commit_index_ = std::min(recovered->commit_index, last_index());
@@ -46,8 +63,14 @@ group::group(const group_config& limits, group_id id, node_id self, std::vector<
             }
         }
     }
-    role_ = leader_of(promised_) == self_ ? role::leader : role::follower;
-    if (role_ == role::leader && (recovered || promised_ > 0)) {
+    refresh_members();
+    // A stored log that shows this member's removal committed is final enough to drop the group
+    // (if it was brought back later, traffic creates it anew).
+    removal_heard_ = recovered.has_value();
+    role_ = leader_of(promised_) == self_ && !joining ? role::leader : role::follower;
+    if (removed()) {
+        role_ = role::follower; // stays silent: a committed change took it out
+    } else if (role_ == role::leader && (recovered || promised_ > 0)) {
         // Volatile leader state was lost with the process: never lead this epoch again (it may
         // have promised things it no longer remembers); hand over to the next epoch at once.
         role_ = role::follower;
@@ -60,6 +83,7 @@ group::group(const group_config& limits, group_id id, node_id self, std::vector<
                               epoch_change{promised_});
     }
     if (role_ == role::leader) {
+        known_leader_ = self_;
         for (const auto& member : members_) {
             if (member != self_) {
                 progress_[member] = follower_progress{0, last_index() + 1, 0, 0, instant::never()};
@@ -69,7 +93,35 @@ group::group(const group_config& limits, group_id id, node_id self, std::vector<
 }
 
 node_id group::leader_of(std::uint64_t epoch) const {
-    return members_[static_cast<std::size_t>(epoch % members_.size())];
+    return route_members_[static_cast<std::size_t>(epoch % route_members_.size())];
+}
+
+void group::learn_route(std::pair<std::uint64_t, std::uint64_t> rank,
+                        const std::vector<node_id>& members, bool own) {
+    if (route_members_.empty() || rank > route_rank_ || (own && rank == route_rank_)) {
+        route_rank_ = rank;
+        route_members_ = members;
+    }
+}
+
+bool group::is_member(const node_id& id) const {
+    return std::binary_search(members_.begin(), members_.end(), id);
+}
+
+bool group::removed() const {
+    return removal_heard_ && !is_member(self_) && change_index_ <= commit_index_;
+}
+
+void group::refresh_members() {
+    members_ = member_set_after(base_, log_, created_members_);
+    learn_route({last_epoch(), last_index()}, members_, true);
+    change_index_ = 0;
+    for (auto it = log_.rbegin(); it != log_.rend(); ++it) {
+        if (is_member_change(*it)) {
+            change_index_ = it->index;
+            break;
+        }
+    }
 }
 
 std::uint64_t group::last_index() const {
@@ -138,7 +190,14 @@ void group::append_local(std::vector<entry> entries) {
     REEF_ASSERT(from > base_index);
     const auto keep = static_cast<std::size_t>(from - base_index - 1);
     log_.resize(std::min(log_.size(), keep));
+    const bool changes_members =
+        change_index_ >= from ||
+        std::any_of(entries.begin(), entries.end(),
+                    [](const entry& e) { return is_member_change(e); });
     log_.insert(log_.end(), entries.begin(), entries.end());
+    if (changes_members) {
+        refresh_members();
+    }
     effects_.emplace_back(std::in_place_type<persist_entries>, std::move(entries));
     if (log_.size() > limits_.log_retained_max && !compaction_requested_) {
         compaction_requested_ = true;
@@ -147,13 +206,18 @@ void group::append_local(std::vector<entry> entries) {
 }
 
 void group::on_message(instant now, const node_id& from, const message& incoming) {
-    if (!std::binary_search(members_.begin(), members_.end(), from) || from == self_) {
+    if (from == self_) {
         ++stats_.ignored;
         return;
     }
+    const bool member = is_member(from);
     std::uint64_t epoch = 0;
     if (const auto* stale = std::get_if<stale_epoch>(&incoming)) {
-        on_stale(now, *stale);
+        if (member) {
+            on_stale(now, *stale);
+        } else {
+            ++stats_.ignored;
+        }
         return;
     }
     std::visit(
@@ -163,6 +227,15 @@ void group::on_message(instant now, const node_id& from, const message& incoming
             }
         },
         incoming);
+    // A node outside this member's set may be a member whose set this member has not learned
+    // yet (or the reverse): its appends (only an epoch's leader sends them) and its promises and
+    // replies for this member's epoch are taken, as Raft servers take messages from outside
+    // their configuration. It cannot start an epoch here: a removed member cannot disturb.
+    if (!member && (std::holds_alternative<epoch_change>(incoming) ||
+                    (!std::holds_alternative<append>(incoming) && epoch > promised_))) {
+        ++stats_.ignored;
+        return;
+    }
     if (epoch < promised_) {
         ++stats_.stale_messages;
         effects_.emplace_back(std::in_place_type<send>, from, stale_epoch{promised_});
@@ -191,29 +264,66 @@ void group::promise(instant now, std::uint64_t epoch) {
     REEF_ASSERT(epoch > promised_);
     ++stats_.epoch_changes;
     promised_ = epoch;
+    known_leader_.reset();
     awaiting_leader_ = false;
     progress_.clear();
     promises_.clear();
     set_role(role::changing);
-    effects_.emplace_back(std::in_place_type<persist_promise>, promised_, members_);
+    effects_.emplace_back(std::in_place_type<persist_promise>, promised_, created_members_);
     // Everyone learns of the epoch; the new leader gets this member's log.
     for (const auto& member : members_) {
         if (member != self_) {
             effects_.emplace_back(std::in_place_type<send>, member, epoch_change{promised_});
         }
     }
+    // This member's promise for the epoch goes to one member only, chosen once: that is what
+    // makes a leader per epoch unique.
+    promise_target_ = leader_of(promised_);
     epoch_promise mine{promised_, base_, log_, commit_index_};
-    if (leader_of(promised_) == self_) {
+    if (promise_target_ == self_) {
         promises_[self_] = std::move(mine);
     } else {
-        effects_.emplace_back(std::in_place_type<send>, leader_of(promised_), std::move(mine));
+        effects_.emplace_back(std::in_place_type<send>, promise_target_, std::move(mine));
     }
     change_resend_at_ = now + limits_.resend_interval;
-    const auto jitter = limits_.epoch_change_timeout.scaled(prng_.unit());
-    change_deadline_ = now + limits_.epoch_change_timeout + jitter;
-    if (promises_.size() >= majority()) {
-        become_leader(now); // a group of one
+    const auto span = limits_.epoch_change_timeout.scaled(
+        static_cast<double>(1U << std::min(failed_changes_, limits_.epoch_change_backoff_max)));
+    change_deadline_ = now + span + span.scaled(prng_.unit());
+    try_lead(now); // a group of one
+}
+
+void group::try_lead(instant now) {
+    // Any member that holds promises from a majority may lead, also one the others address by
+    // a member set it has not learned yet; its own promise counts only if it made it to itself.
+    if (role_ != role::changing || promises_.empty()) {
+        return;
     }
+    const auto count_in = [&](const std::vector<node_id>& set) {
+        return static_cast<std::size_t>(
+            std::count_if(promises_.begin(), promises_.end(), [&](const auto& held) {
+                return std::binary_search(set.begin(), set.end(), held.first);
+            }));
+    };
+    if (count_in(members_) < majority()) {
+        return;
+    }
+    // The log this member will adopt may put another member set in force: the promises must be
+    // a majority of that one too, and this member must belong to it.
+    const epoch_promise* best = nullptr;
+    for (const auto& [member, promised] : promises_) {
+        if (best == nullptr || last_of(*best) < last_of(promised)) {
+            best = &promised;
+        }
+    }
+    std::vector<node_id> after = members_;
+    if (std::make_pair(last_epoch(), last_index()) < last_of(*best)) {
+        after = member_set_after(best->base, best->log, created_members_);
+    }
+    if (!std::binary_search(after.begin(), after.end(), self_) ||
+        count_in(after) < after.size() / 2 + 1) {
+        return; // wait for more promises; the deadline moves on to the next epoch otherwise
+    }
+    become_leader(now);
 }
 
 void group::on_epoch_change(instant now, const node_id& from, const epoch_change& asked) {
@@ -222,8 +332,8 @@ void group::on_epoch_change(instant now, const node_id& from, const epoch_change
         return;
     }
     // The same epoch again (a resend, or a member that missed our promise).
-    if (role_ == role::changing && leader_of(promised_) != self_) {
-        effects_.emplace_back(std::in_place_type<send>, leader_of(promised_),
+    if (role_ == role::changing && promise_target_ != self_) {
+        effects_.emplace_back(std::in_place_type<send>, promise_target_,
                               epoch_promise{promised_, base_, log_, commit_index_});
     } else if (role_ == role::leader) {
         send_append(now, from);
@@ -234,31 +344,26 @@ void group::on_epoch_promise(instant now, const node_id& from, const epoch_promi
     if (promised.epoch > promised_) {
         promise(now, promised.epoch);
     }
-    if (leader_of(promised_) != self_) {
-        ++stats_.ignored;
-        return;
-    }
     if (role_ == role::leader) {
         send_append(now, from); // a late promise: bring that member up to date
         return;
     }
-    promises_[from] = promised;
-    if (promises_.size() >= majority()) {
-        become_leader(now);
+    if (role_ != role::changing || promised.epoch != promised_) {
+        ++stats_.ignored;
+        return;
     }
+    // A more up-to-date log may have moved to another member set: address the next epoch by it,
+    // so members that lag behind and members that do not agree on who leads the next epoch.
+    learn_route(last_of(promised),
+                member_set_after(promised.base, promised.log, created_members_), false);
+    promises_[from] = promised;
+    try_lead(now);
 }
 
 void group::become_leader(instant now) {
     // The most up-to-date log among the promises: greatest (last entry epoch, last index). Every
     // committed entry is durable on a majority, which meets this majority, and a log holding a
     // later epoch's entries holds every entry committed before that epoch.
-    auto last_of = [](const epoch_promise& p) {
-        if (!p.log.empty()) {
-            return std::make_pair(p.log.back().epoch, p.log.back().index);
-        }
-        return p.base ? std::make_pair(p.base->last_epoch, p.base->last_index)
-                      : std::make_pair(std::uint64_t{0}, std::uint64_t{0});
-    };
     const epoch_promise* best = nullptr;
     std::uint64_t known_commit = commit_index_;
     for (const auto& [member, promised] : promises_) {
@@ -287,6 +392,8 @@ void group::become_leader(instant now) {
         promised_last[member] = last_of(promised).second;
     }
     promises_.clear();
+    failed_changes_ = 0;
+    known_leader_ = self_;
     set_role(role::leader);
     change_deadline_ = instant::never();
     change_resend_at_ = instant::never();
@@ -335,24 +442,32 @@ void group::send_append(instant now, const node_id& to) {
     }
     progress.resend_at = now + limits_.resend_interval;
     progress.commit_sent = commit_index_;
+    if (progress.leaving) {
+        --progress.farewells_left;
+    }
     effects_.emplace_back(std::in_place_type<send>, to, std::move(out));
 }
 
 void group::on_append(instant now, const node_id& from, const append& incoming) {
-    if (from != leader_of(incoming.epoch)) {
+    // Whoever sends an append for an epoch leads it (one leader per epoch, see the header); this
+    // member's own view of who leads may differ while member sets change. A second leader of
+    // this member's own epoch cannot exist: ignore it rather than obey it.
+    if (role_ == role::leader && incoming.epoch == promised_) {
         ++stats_.ignored;
         return;
     }
     if (incoming.epoch > promised_) {
         promised_ = incoming.epoch;
-        effects_.emplace_back(std::in_place_type<persist_promise>, promised_, members_);
+        effects_.emplace_back(std::in_place_type<persist_promise>, promised_, created_members_);
     }
+    known_leader_ = from;
     if (role_ != role::follower) {
         set_role(role::follower);
         progress_.clear();
         promises_.clear();
     }
     awaiting_leader_ = false;
+    failed_changes_ = 0;
     change_deadline_ = instant::never();
     change_resend_at_ = instant::never();
     if (incoming.base && (!base_ || base_->last_index < incoming.base->last_index)) {
@@ -388,6 +503,10 @@ void group::on_append(instant now, const node_id& from, const append& incoming) 
     append_local(std::move(fresh));
     const std::uint64_t matched = incoming.prev_index + incoming.entries.size();
     set_commit(std::min(incoming.commit_index, matched));
+    // A log caught up to its leader's end (a full append may be followed by more, which may
+    // bring this member back) that shows this member's removal committed: it is out.
+    removal_heard_ = incoming.entries.size() < limits_.append_entries_max &&
+                     matched >= incoming.commit_index;
     effects_.emplace_back(std::in_place_type<send>, from,
                           append_reply{promised_, true, matched, commit_index_});
     (void)now;
@@ -402,15 +521,28 @@ void group::on_append_reply(instant now, const node_id& from, const append_reply
         ++stats_.ignored;
         return;
     }
-    auto& progress = progress_.at(from);
+    auto found = progress_.find(from);
+    if (found == progress_.end()) {
+        ++stats_.ignored; // a member this leader no longer tracks (the set changed)
+        return;
+    }
+    auto& progress = found->second;
     progress.commit_acked = std::max(progress.commit_acked, reply.commit_index);
+    if (progress.leaving && (progress.commit_acked >= change_index_ ||
+                             progress.farewells_left == 0)) {
+        progress_.erase(found); // it knows it is out (or has had its last chance)
+        return;
+    }
     if (reply.accepted) {
         progress.match = std::max(progress.match, std::min(reply.last_index, last_index()));
         progress.next = std::max(progress.next, progress.match + 1);
         advance_commit(now);
     } else {
+        // Walk back, but never below what it is known to hold (a late refusal, overtaken by an
+        // acceptance, must not leave `next` at an entry it already has, or the next submission
+        // would skip it).
         progress.next = std::max<std::uint64_t>(
-            1, std::min(progress.next - 1, reply.last_index + 1));
+            progress.match + 1, std::min(progress.next - 1, reply.last_index + 1));
     }
     if (progress.next <= last_index() || progress.commit_sent < commit_index_) {
         send_append(now, from);
@@ -433,18 +565,113 @@ void group::advance_commit(instant now) {
     // were persisted before anything it sent after them).
     std::vector<std::uint64_t> matches{last_index()};
     for (const auto& [member, progress] : progress_) {
-        matches.push_back(progress.match);
+        if (!progress.leaving) {
+            matches.push_back(progress.match);
+        }
     }
     std::sort(matches.begin(), matches.end(), std::greater<>());
     const std::uint64_t candidate = matches[majority() - 1];
     if (candidate > commit_index_ && epoch_at(candidate) == promised_) {
         set_commit(candidate);
+        advance_member_change(now);
         // Followers learn the commit from the next append; tell the ones that are up to date
         // now, so they apply (and could take over) without waiting for more traffic.
         for (const auto& [member, progress] : progress_) {
             if (progress.next > last_index() && progress.commit_sent < commit_index_) {
                 send_append(now, member);
             }
+        }
+    }
+}
+
+status group::change_members(instant now, std::vector<node_id> target) {
+    if (role_ != role::leader) {
+        return make_error(errc::failed_precondition, "not the leader of this group");
+    }
+    if (target.empty() || target.size() > member_set_size_max ||
+        !std::is_sorted(target.begin(), target.end()) ||
+        std::adjacent_find(target.begin(), target.end()) != target.end() ||
+        std::any_of(target.begin(), target.end(), [](const node_id& n) { return n.is_zero(); })) {
+        return make_error(errc::invalid_argument,
+                          "a member set is 1.." + std::to_string(member_set_size_max) +
+                              " distinct non-zero ids, sorted");
+    }
+    if (!std::binary_search(target.begin(), target.end(), self_)) {
+        return make_error(errc::failed_precondition, "a leader does not remove itself");
+    }
+    member_target_ = std::move(target);
+    advance_member_change(now);
+    return {};
+}
+
+void group::advance_member_change(instant now) {
+    if (role_ != role::leader || !member_target_) {
+        return;
+    }
+    if (members_ == *member_target_) {
+        member_target_.reset();
+        return;
+    }
+    // One change at a time, and only once this epoch's own entry is committed: otherwise two
+    // uncommitted sets could coexist in different logs (the known flaw of single-server changes
+    // without that rule).
+    if (change_index_ > commit_index_ || epoch_at(commit_index_) != promised_ ||
+        last_index() - commit_index_ >= limits_.uncommitted_max) {
+        return;
+    }
+    std::vector<node_id> next = members_;
+    auto leaving = std::find_if(next.begin(), next.end(), [&](const node_id& m) {
+        return !std::binary_search(member_target_->begin(), member_target_->end(), m);
+    });
+    if (leaving != next.end()) {
+        next.erase(leaving);
+    } else {
+        auto joining = std::find_if(member_target_->begin(), member_target_->end(),
+                                    [&](const node_id& m) { return !is_member(m); });
+        REEF_ASSERT(joining != member_target_->end());
+        next.insert(std::upper_bound(next.begin(), next.end(), *joining), *joining);
+    }
+    REEF_ASSERT(one_member_apart(members_, next));
+    ++stats_.member_changes;
+    const std::uint64_t index = last_index() + 1;
+    append_local({entry{index, promised_, request_id{}, encode_member_set(next)}});
+    REEF_ASSERT(members_ == next);
+    track_members(now);
+    for (const auto& [member, progress] : progress_) {
+        if (progress.next == index) {
+            send_append(now, member);
+        }
+    }
+    advance_commit(now); // a group of one commits at once
+}
+
+void group::track_members(instant now) {
+    // A member taken out keeps receiving appends until it knows its removal is committed (so it
+    // drops the group), at most farewell_appends_max times (it is usually dead).
+    for (auto& [member, progress] : progress_) {
+        if (!is_member(member) && !progress.leaving) {
+            progress.leaving = true;
+            progress.farewells_left = farewell_appends_max;
+        }
+    }
+    std::erase_if(progress_, [&](const auto& held) {
+        return held.second.leaving && is_member(held.first) == false &&
+               held.second.farewells_left == 0;
+    });
+    for (auto& [member, progress] : progress_) {
+        if (progress.leaving && is_member(member)) {
+            progress = follower_progress{}; // back before it left: start over
+            progress.next = std::max<std::uint64_t>(last_index(), 1);
+            send_append(now, member);
+        }
+    }
+    for (const auto& member : members_) {
+        if (member != self_ && !progress_.contains(member)) {
+            // A newcomer: start at the last entry; a mismatch walks back to what it holds (or
+            // to the snapshot).
+            progress_[member] = follower_progress{0, std::max<std::uint64_t>(last_index(), 1),
+                                                  0, 0, instant::never()};
+            send_append(now, member);
         }
     }
 }
@@ -475,6 +702,7 @@ void group::adopt_snapshot(const snapshot& base) {
         log_.clear();
     }
     base_ = base;
+    refresh_members();
     effects_.emplace_back(std::in_place_type<persist_snapshot>, base);
     if (applied_index_ < base.last_index) {
         applied_index_ = base.last_index;
@@ -489,9 +717,17 @@ void group::compact(const snapshot& base) {
     if (base_ && base_->last_index >= base.last_index) {
         return;
     }
+    // The snapshot carries the member set in force at its index: the entries it replaces may
+    // hold the last member change.
+    snapshot kept_base = base;
+    const std::uint64_t base_index = base_ ? base_->last_index : 0;
+    const auto covered = static_cast<std::size_t>(base.last_index - base_index);
+    REEF_ASSERT(covered <= log_.size());
+    kept_base.members = member_set_after(
+        base_, std::span<const entry>(log_.data(), covered), created_members_);
     std::erase_if(log_, [&](const entry& kept) { return kept.index <= base.last_index; });
-    base_ = base;
-    effects_.emplace_back(std::in_place_type<persist_snapshot>, base);
+    base_ = std::move(kept_base);
+    effects_.emplace_back(std::in_place_type<persist_snapshot>, *base_);
 }
 
 void group::set_role(role next) {
@@ -499,11 +735,14 @@ void group::set_role(role next) {
         return;
     }
     role_ = next;
-    effects_.emplace_back(std::in_place_type<role_changed>, promised_, leader_of(promised_),
+    effects_.emplace_back(std::in_place_type<role_changed>, promised_, leader(),
                           next == role::leader);
 }
 
 void group::on_tick(instant now) {
+    if (removed()) {
+        return; // out of the group for good: nothing to time out
+    }
     if (awaiting_leader_ && now >= change_deadline_) {
         awaiting_leader_ = false;
         start_epoch_change(now);
@@ -511,6 +750,7 @@ void group::on_tick(instant now) {
     }
     if (role_ == role::changing) {
         if (now >= change_deadline_) {
+            ++failed_changes_;
             start_epoch_change(now); // that leader never came: try the next one
             return;
         }
@@ -522,8 +762,8 @@ void group::on_tick(instant now) {
                                           epoch_change{promised_});
                 }
             }
-            if (leader_of(promised_) != self_) {
-                effects_.emplace_back(std::in_place_type<send>, leader_of(promised_),
+            if (promise_target_ != self_) {
+                effects_.emplace_back(std::in_place_type<send>, promise_target_,
                                       epoch_promise{promised_, base_, log_, commit_index_});
             }
         }
@@ -532,13 +772,19 @@ void group::on_tick(instant now) {
     if (role_ == role::leader) {
         for (auto& [member, progress] : progress_) {
             if (now >= progress.resend_at) {
-                if (progress.match < last_index() || progress.commit_acked < commit_index_) {
+                if (progress.leaving && progress.farewells_left == 0) {
+                    progress.resend_at = instant::never(); // gone for good: erased below
+                } else if (progress.match < last_index() ||
+                           progress.commit_acked < commit_index_) {
                     send_append(now, member);
                 } else {
                     progress.resend_at = instant::never();
                 }
             }
         }
+        std::erase_if(progress_, [](const auto& held) {
+            return held.second.leaving && held.second.resend_at == instant::never();
+        });
     }
 }
 
@@ -554,6 +800,9 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> group::progress_of(
 std::vector<effect> group::take_effects() { return std::exchange(effects_, {}); }
 
 instant group::next_deadline() const {
+    if (removed()) {
+        return instant::never();
+    }
     if (awaiting_leader_) {
         return change_deadline_;
     }
@@ -576,13 +825,22 @@ void group::check_invariants() const {
     }
     REEF_ASSERT(applied_index_ <= commit_index_);
     REEF_ASSERT(commit_index_ <= last_index());
+    REEF_ASSERT(change_index_ <= last_index());
     if (role_ == role::leader) {
-        REEF_ASSERT(leader_of(promised_) == self_);
+        REEF_ASSERT(is_member(self_));
         REEF_ASSERT(last_epoch() == promised_);
+        std::size_t tracked = 0;
         for (const auto& [member, progress] : progress_) {
+            REEF_ASSERT(is_member(member) != progress.leaving);
+            tracked += progress.leaving ? 0 : 1;
             REEF_ASSERT(progress.match <= last_index());
             REEF_ASSERT(progress.next >= 1);
+            REEF_ASSERT(progress.next > progress.match);
+            // A follower that lacks entries is always due a (re)send: none is forgotten.
+            REEF_ASSERT(progress.leaving || progress.match >= last_index() ||
+                        progress.resend_at != instant::never());
         }
+        REEF_ASSERT(tracked + 1 == members_.size());
     }
 }
 

@@ -23,9 +23,17 @@
 // appends a no-op in epoch e+1 and starts appending. A member never accepts a message from an
 // epoch older than its promise, so a deposed leader cannot gather a majority: it is fenced.
 //
+// Member changes (change_members) go through the log one member at a time, as Raft's
+// single-server changes: the set in force is the last member change in the log, committed or
+// not (else the snapshot's, else the set the group was created with), and any majority of a set
+// meets any majority of a set one member apart. A leader proposes a change only once an entry of
+// its own epoch is committed and no other change is pending, so two uncommitted sets never
+// coexist. Appends are accepted from whichever member sends them for the promised epoch: only one
+// member can lead an epoch, because each member promises an epoch to one leader only.
+//
 // Invariants (check_invariants): the log is dense after the snapshot; applied <= commit <= last
-// index; a leader in normal status has an entry of its epoch; match and next indexes are within
-// the log.
+// index; a leader in normal status has an entry of its epoch and is in the set in force; match
+// and next indexes are within the log; a leader tracks exactly the other members in force.
 
 #include <cstddef>
 #include <cstdint>
@@ -55,6 +63,9 @@ struct group_config {
     /// Entries kept after the snapshot before compact() is asked for (compaction_due). With the
     /// command bound it keeps a promise (the whole retained log) within one wire message.
     std::size_t log_retained_max = 128;
+    /// An epoch change that fails doubles its timeout, up to this many times, so a group that
+    /// cannot reach a majority (or a removed member that has not learned it) backs off.
+    std::uint32_t epoch_change_backoff_max = 2;
     /// Unacknowledged appends and unanswered epoch changes are sent again this often.
     duration resend_interval = duration::milliseconds(200);
     /// An epoch change that has not produced a working leader by then moves on to the next epoch
@@ -109,6 +120,7 @@ enum class role : std::uint8_t { leader, follower, changing };
 
 struct group_stats {
     std::uint64_t submitted = 0;
+    std::uint64_t member_changes = 0;    // member-change entries this member appended as leader
     std::uint64_t committed = 0;
     std::uint64_t epoch_changes = 0;
     std::uint64_t stale_messages = 0;    // messages from an older epoch (answered with stale_epoch)
@@ -118,11 +130,15 @@ struct group_stats {
 
 class group {
 public:
-    /// `members` sorted, unique, containing `self`; `recovered` is what storage kept (nothing for
-    /// a new group). A member restarted as the leader of its promised epoch starts the next epoch
+    /// `members` (the set the group is created with) sorted, unique, containing `self`;
+    /// `recovered` is what storage kept (nothing for a new group; its `members` replace
+    /// `members`). A member restarted as the leader of its promised epoch starts the next epoch
     /// at once: its volatile leader state is gone.
+    /// `joining`: created because another member's traffic named this node (a newcomer to an
+    /// existing group, or a follower of a new one), never to lead epoch 0.
     group(const group_config& limits, group_id id, node_id self, std::vector<node_id> members,
-          std::optional<durable_state> recovered, std::uint64_t seed, instant now);
+          std::optional<durable_state> recovered, std::uint64_t seed, instant now,
+          bool joining = false);
 
     /// Leader only: append a command. Errors: failed_precondition "not the leader" (with the
     /// leader's id in the message), resource_exhausted (uncommitted_max), invalid_argument
@@ -135,6 +151,11 @@ public:
     void start_epoch_change(instant now);
     /// Membership says `member` is dead: if it leads, start the next epoch.
     void on_member_down(instant now, const node_id& member);
+    /// Leader only: move the member set to `target` (sorted, unique, containing this leader),
+    /// one member at a time (removals first), each step a log entry committed before the next.
+    /// The goal is volatile: a new leader is asked again. Errors: failed_precondition (not the
+    /// leader, or `target` would remove it), invalid_argument (empty, unsorted, too large).
+    [[nodiscard]] status change_members(instant now, std::vector<node_id> target);
     /// The application's state after applying up to `base.last_index` (<= applied index):
     /// persist it and drop the entries it covers.
     void compact(const snapshot& base);
@@ -146,12 +167,17 @@ public:
 
     const group_id& id() const { return id_; }
     std::uint64_t epoch() const { return promised_; }
-    node_id leader() const { return leader_of(promised_); }
+    /// Who leads the promised epoch as far as this member knows: the member whose append it
+    /// accepted for that epoch (or itself), else the epoch's designated leader.
+    node_id leader() const { return known_leader_.value_or(leader_of(promised_)); }
     role current_role() const { return role_; }
     std::uint64_t commit_index() const { return commit_index_; }
     std::uint64_t applied_index() const { return applied_index_; }
     std::uint64_t last_index() const;
+    /// The member set in force (see "Member changes" above).
     const std::vector<node_id>& members() const { return members_; }
+    /// A committed member change removed this node: the group is no longer its business.
+    bool removed() const;
     const group_stats& stats() const { return stats_; }
     /// Leader only: what it knows of `member` (match index, next index to send), for inspection.
     std::optional<std::pair<std::uint64_t, std::uint64_t>> progress_of(const node_id& member) const;
@@ -165,9 +191,21 @@ private:
         std::uint64_t commit_sent = 0;   // the commit index the last append told it
         std::uint64_t commit_acked = 0;  // the commit index it reported
         instant resend_at = instant::never();
+        bool leaving = false;             // removed from the set: told until it knows
+        std::uint32_t farewells_left = 0;
     };
+    static constexpr std::uint32_t farewell_appends_max = 8;
 
+    /// The member an epoch's promises are addressed to: members[epoch mod R] of the member set
+    /// of the most up-to-date log this member has seen (its own, or one promised to it).
     node_id leader_of(std::uint64_t epoch) const;
+    void learn_route(std::pair<std::uint64_t, std::uint64_t> rank,
+                     const std::vector<node_id>& members, bool own);
+    bool is_member(const node_id& id) const;
+    void refresh_members();
+    void track_members(instant now);
+    void advance_member_change(instant now);
+    void try_lead(instant now);
     std::uint64_t last_epoch() const;
     std::optional<std::uint64_t> epoch_at(std::uint64_t index) const;
     std::size_t majority() const { return members_.size() / 2 + 1; }
@@ -189,7 +227,16 @@ private:
     group_config limits_;
     group_id id_;
     node_id self_;
-    std::vector<node_id> members_;
+    std::vector<node_id> created_members_;  // the set the group was created with (durable)
+    std::vector<node_id> members_;          // the set in force
+    std::uint64_t change_index_ = 0;        // index of the last member change in the log, or 0
+    std::optional<std::vector<node_id>> member_target_;  // leader: where change_members goes
+    std::uint32_t failed_changes_ = 0;      // epoch changes that timed out in a row
+    std::optional<node_id> known_leader_;   // who leads promised_, once known
+    bool removal_heard_ = false;  // the last append reached its leader's end (see removed())
+    std::vector<node_id> route_members_;                   // see leader_of()
+    std::pair<std::uint64_t, std::uint64_t> route_rank_;   // (last epoch, last index) of its log
+    node_id promise_target_;                               // who got this member's promise
     prng prng_;
     std::uint64_t promised_ = 0;
     role role_ = role::follower;

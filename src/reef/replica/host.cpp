@@ -40,7 +40,8 @@ const group* host::find(const group_id& id) const {
     return found == groups_.end() ? nullptr : found->second.get();
 }
 
-group* host::open(instant now, const group_id& id, const std::vector<node_id>& members) {
+group* host::open(instant now, const group_id& id, const std::vector<node_id>& members,
+                  bool joining) {
     if (auto found = groups_.find(id); found != groups_.end()) {
         return found->second.get();
     }
@@ -51,7 +52,7 @@ group* host::open(instant now, const group_id& id, const std::vector<node_id>& m
     ++stats_.groups_created;
     auto& core = groups_[id];
     core = std::make_unique<group>(limits_.group, id, self_, members, std::nullopt,
-                                   seed_ + stats_.groups_created, now);
+                                   seed_ + stats_.groups_created, now, joining);
     // The member set is durable before anything else about the group, so a restart finds it.
     effects_.emplace_back(std::in_place_type<host_persist>, id, persist_promise{0, members});
     drain(now, id, *core);
@@ -113,8 +114,19 @@ std::vector<node_id> host::creation_members(const pending& waiting) const {
 
 void host::retarget(pending& waiting) const {
     if (const group* known = find(waiting.group)) {
-        waiting.target = known->leader(); // this node hosts it: its own view is the best
-        return;
+        if (known->current_role() == role::leader) {
+            waiting.target = self_;
+            return;
+        }
+        if (waiting.members.empty()) {
+            // This node's copy names the members, and perhaps the leader; it may be stale (a
+            // member that was cut off or removed), so later retries go round the members.
+            waiting.members = known->members();
+            if (known->leader() != self_) {
+                waiting.target = known->leader();
+                return;
+            }
+        }
     }
     if (waiting.create) {
         // Creating: the first leader of the new group is its first member (epoch 0); if it is
@@ -172,7 +184,7 @@ void host::accept(instant now, const node_id& requester, const client_request& a
     if (auto found = groups_.find(asked.group); found != groups_.end()) {
         core = found->second.get();
     } else if (asked.create) {
-        core = open(now, asked.group, asked.members);
+        core = open(now, asked.group, asked.members, false);
     }
     if (core == nullptr) {
         reply(client_answer{}); // "unknown": this node does not host the group
@@ -206,7 +218,7 @@ void host::accept(instant now, const node_id& requester, const client_request& a
 
 void host::on_message(instant now, const node_id& from, const host_message& incoming) {
     if (const auto* traffic = std::get_if<group_traffic>(&incoming)) {
-        if (group* core = open(now, traffic->group, traffic->members)) {
+        if (group* core = open(now, traffic->group, traffic->members, true)) {
             core->on_message(now, from, traffic->body);
             drain(now, traffic->group, *core);
         }
@@ -273,11 +285,28 @@ void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pendin
     send_request(now, id, waiting);
 }
 
-void host::on_member_down(instant now, const node_id& member) {
+std::vector<group_id> host::on_member_down(instant now, const node_id& member) {
+    std::vector<group_id> to_repair;
     for (auto& [id, core] : groups_) {
         core->on_member_down(now, member);
         drain(now, id, *core);
+        const auto& members = core->members();
+        if (core->current_role() == role::leader &&
+            std::binary_search(members.begin(), members.end(), member)) {
+            to_repair.push_back(id);
+        }
     }
+    return to_repair;
+}
+
+status host::change_members(instant now, const group_id& id, std::vector<node_id> target) {
+    auto found = groups_.find(id);
+    if (found == groups_.end()) {
+        return make_error(errc::not_found, "this node does not host the group");
+    }
+    auto changed = found->second->change_members(now, std::move(target));
+    drain(now, id, *found->second);
+    return changed;
 }
 
 void host::on_tick(instant now) {
@@ -343,6 +372,10 @@ void host::drain(instant now, const group_id& id, group& core) {
                     effects_.emplace_back(std::in_place_type<host_send>, who.requester,
                                           std::move(reply));
                 }
+            }
+        } else if (auto* changed = std::get_if<role_changed>(&produced)) {
+            if (changed->leading) {
+                effects_.emplace_back(std::in_place_type<group_leading>, id, core.members());
             }
         } else if (auto* base = std::get_if<install_snapshot>(&produced)) {
             app_.install(id, base->base);

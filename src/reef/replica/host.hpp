@@ -110,13 +110,19 @@ struct host_persist {
     group_id group;
     std::variant<persist_promise, persist_entries, persist_commit, persist_snapshot> write;
 };
+/// This node now leads `group`, whose member set is `members`: the driver checks them against
+/// membership and replaces dead ones (change_members).
+struct group_leading {
+    group_id group;
+    std::vector<node_id> members;
+};
 /// A request started with submit() finished: the application's answer, or timeout /
 /// resource_exhausted.
 struct request_done {
     std::uint64_t id = 0;
     result<std::string> answer;
 };
-using host_effect = std::variant<host_send, host_persist, request_done>;
+using host_effect = std::variant<host_send, host_persist, request_done, group_leading>;
 
 struct host_stats {
     std::uint64_t groups_created = 0;
@@ -146,7 +152,12 @@ public:
                                                std::size_t group_size, request_id request,
                                                std::string command);
     void on_message(instant now, const node_id& from, const host_message& incoming);
-    void on_member_down(instant now, const node_id& member);
+    /// Membership says `member` is dead. Returns the groups this node leads that count it as a
+    /// member, for the driver to replace it (change_members).
+    [[nodiscard]] std::vector<group_id> on_member_down(instant now, const node_id& member);
+    /// Move `group`'s member set to `target` (this node must lead it): see group::change_members.
+    [[nodiscard]] status change_members(instant now, const group_id& group,
+                                        std::vector<node_id> target);
     void on_tick(instant now);
 
     [[nodiscard]] std::vector<host_effect> take_effects();
@@ -179,7 +190,8 @@ private:
         request_id request;
     };
 
-    group* open(instant now, const group_id& id, const std::vector<node_id>& members);
+    group* open(instant now, const group_id& id, const std::vector<node_id>& members,
+                bool joining);
     bool acceptable(const std::vector<node_id>& members) const;
     void drain(instant now, const group_id& id, group& core);
     void accept(instant now, const node_id& requester, const client_request& asked);

@@ -53,7 +53,7 @@ public:
         slots_[i].core.reset();
         for (std::size_t j = 0; j < slots_.size(); ++j) {
             if (slots_[j].up) {
-                slots_[j].core->on_member_down(now_, ids_[i]);
+                (void)slots_[j].core->on_member_down(now_, ids_[i]);
                 drain(j);
             }
         }
@@ -85,8 +85,8 @@ public:
                 if (duplicate_) {
                     wire_.push_back(wire_.back());
                 }
-            } else {
-                done_.emplace_back(i, std::get<request_done>(std::move(produced)));
+            } else if (auto* finished = std::get_if<request_done>(&produced)) {
+                done_.emplace_back(i, std::move(*finished));
             }
         }
         slot.core->check_invariants();

@@ -24,7 +24,8 @@ struct request_id {
 };
 
 /// One log entry. `index` starts at 1 and is dense; `epoch` is the epoch of the leader that
-/// appended it.
+/// appended it. With the zero request id it is the protocol's own: a leader's no-op (empty
+/// command) or a member change (the new member set, member_set.hpp).
 struct entry {
     std::uint64_t index = 0;
     std::uint64_t epoch = 0;
@@ -39,6 +40,9 @@ struct snapshot {
     std::uint64_t last_index = 0;
     std::uint64_t last_epoch = 0;
     std::string state;
+    /// The member set in force after `last_index` (sorted); empty: the set the group was created
+    /// with (no member change before it).
+    std::vector<node_id> members = {};
     bool operator==(const snapshot&) const = default;
 };
 
@@ -47,7 +51,8 @@ struct snapshot {
 struct durable_state {
     /// Highest epoch this member promised to (it never accepts an older leader again).
     std::uint64_t promised_epoch = 0;
-    /// The group's members for `promised_epoch`, sorted by id.
+    /// The member set the group was created with, sorted by id. Later sets are entries of the
+    /// log (or the snapshot's): the set in force is the last one there.
     std::vector<node_id> members;
     std::optional<snapshot> base;
     /// Entries after the snapshot (or from index 1), dense and ascending.

@@ -8,6 +8,8 @@
 #include <limits>
 #include <set>
 #include <type_traits>
+
+#include "reef/replica/member_set.hpp"
 #include <utility>
 
 #include "reef/base/assert.hpp"
@@ -27,7 +29,8 @@ CREATE TABLE groups (
     commit_index INTEGER NOT NULL DEFAULT 0,
     snapshot_index INTEGER NOT NULL DEFAULT 0,
     snapshot_epoch INTEGER NOT NULL DEFAULT 0,
-    snapshot_state BLOB
+    snapshot_state BLOB,
+    snapshot_members BLOB NOT NULL DEFAULT x''
 ) STRICT, WITHOUT ROWID;
 CREATE TABLE entries (
     group_id BLOB NOT NULL,
@@ -115,6 +118,21 @@ status check_or_create_schema(sqlite3* db, const std::string& path) {
         return version.failure();
     }
     const std::string expected = std::to_string(sqlite_replica_storage::schema_version);
+    if (version.value() == "1") {
+        // Version 2 added the snapshot's member set; a version-1 snapshot had none (the set the
+        // group was created with), which is what the column's default says.
+        const char* upgrade =
+            "BEGIN IMMEDIATE;"
+            "ALTER TABLE groups ADD COLUMN snapshot_members BLOB NOT NULL DEFAULT x'';"
+            "UPDATE meta SET value = 2 WHERE key = 'schema_version'; COMMIT;";
+        if (status upgraded = exec(db, path, upgrade); !upgraded.ok()) {
+            (void)exec(db, path, "ROLLBACK");
+            return make_error(errc::io_error,
+                              "upgrading the replica store to schema version 2: " +
+                                  upgraded.failure().message);
+        }
+        return {};
+    }
     if (version.value() != expected) {
         return make_error(errc::failed_precondition,
                           path + ": replica store schema version " +
@@ -264,7 +282,7 @@ status sqlite_replica_storage::prepare_statements() {
          "UPDATE groups SET commit_index = max(commit_index, ?2) WHERE group_id = ?1"},
         {&set_snapshot_,
          "UPDATE groups SET snapshot_index = ?2, snapshot_epoch = ?3, snapshot_state = ?4, "
-         "commit_index = max(commit_index, ?2) WHERE group_id = ?1 AND "
+         "snapshot_members = ?5, commit_index = max(commit_index, ?2) WHERE group_id = ?1 AND "
          "(snapshot_state IS NULL OR snapshot_index < ?2)"},
         {&snapshot_index_,
          "SELECT snapshot_index, snapshot_state IS NOT NULL FROM groups WHERE group_id = ?1"},
@@ -275,7 +293,7 @@ status sqlite_replica_storage::prepare_statements() {
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6)"},
         {&select_group_,
          "SELECT promised_epoch, members, commit_index, snapshot_index, snapshot_epoch, "
-         "snapshot_state FROM groups WHERE group_id = ?1"},
+         "snapshot_state, snapshot_members FROM groups WHERE group_id = ?1"},
         {&select_entries_,
          "SELECT idx, epoch, client, sequence, command FROM entries WHERE group_id = ?1 "
          "ORDER BY idx"},
@@ -478,6 +496,9 @@ status sqlite_replica_storage::write_snapshot(const replica::group_id& group,
     bind_number(set_snapshot_.get(), 2, op.base.last_index);
     bind_number(set_snapshot_.get(), 3, op.base.last_epoch);
     bind_bytes(set_snapshot_.get(), 4, op.base.state.data(), op.base.state.size());
+    const std::string members =
+        op.base.members.empty() ? std::string() : replica::encode_member_set(op.base.members);
+    bind_bytes(set_snapshot_.get(), 5, members.data(), members.size());
     if (status saved = run(set_snapshot_.get(), "save snapshot"); !saved.ok()) {
         return saved;
     }
@@ -560,7 +581,16 @@ result<std::optional<replica::durable_state>> sqlite_replica_storage::load_durab
         }
         if (sqlite3_column_type(select, 5) != SQLITE_NULL) {
             state.base = replica::snapshot{*snapshot_index, *snapshot_epoch,
-                                           column_bytes(select, 5)};
+                                           column_bytes(select, 5), {}};
+            const std::string base_members = column_bytes(select, 6);
+            if (!base_members.empty()) {
+                auto decoded = replica::decode_member_set(base_members);
+                if (!decoded) {
+                    return corrupt(path_, "group " + group.short_hex() + " snapshot members: " +
+                                              decoded.failure().message);
+                }
+                state.base->members = std::move(*decoded);
+            }
         }
     }
     if (status loaded = load_entries(group, state); !loaded.ok()) {

@@ -47,7 +47,7 @@ struct sqlite_replica_storage_config {
 
 class sqlite_replica_storage final : public replica::storage {
 public:
-    static constexpr std::int64_t schema_version = 1;
+    static constexpr std::int64_t schema_version = 2;
 
     /// Opens `path`, creating the file and its schema when it does not exist (or is empty). A file
     /// that is not a SQLite database, a database of something else or another schema version is

@@ -18,6 +18,15 @@
 namespace reef::runtime {
 namespace {
 
+id256 id_with(std::uint8_t first, std::uint8_t last) {
+    id256::bytes_type bytes{};
+    bytes[0] = first;
+    bytes[31] = last;
+    return id256{bytes};
+}
+node_id node_of(std::uint8_t n) { return id_with(n, 0); }
+replica::group_id group_of(std::uint8_t n) { return id_with(0, n); }
+
 using replica::contract::make_entries;
 using replica::contract::make_id;
 
@@ -156,9 +165,65 @@ TEST(sqlite_replica_storage, refuses_another_schema_version) {
     ASSERT_FALSE(opened.ok());
     EXPECT_EQ(opened.failure().code, errc::failed_precondition);
     EXPECT_NE(opened.failure().message.find(path), std::string::npos);
-    EXPECT_NE(opened.failure().message.find("schema version 99, this build reads 1"),
+    EXPECT_NE(opened.failure().message.find("schema version 99, this build reads 2"),
               std::string::npos)
         << opened.failure().message;
+}
+
+TEST(sqlite_replica_storage, upgrades_a_version_1_store_and_keeps_its_groups) {
+    temp_dir dir;
+    const std::string path = dir.file("replica.db");
+    const replica::group_id group = group_of(3);
+    {
+        auto store = open_ok(path);
+        ASSERT_NE(store, nullptr);
+        const std::vector<node_id> members{node_of(1), node_of(2)};
+        store->save_promise(group, 4, members);
+        store->save_snapshot(group, replica::snapshot{2, 1, "state", {}});
+        ASSERT_TRUE(store->sync().ok());
+    }
+    // What version 1 wrote: no snapshot_members column.
+    exec_sql(path, "ALTER TABLE groups DROP COLUMN snapshot_members");
+    exec_sql(path, "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+    auto store = open_ok(path);
+    ASSERT_NE(store, nullptr);
+    auto loaded = store->load(group);
+    ASSERT_TRUE(loaded.ok()) << loaded.failure().describe();
+    ASSERT_TRUE(loaded->has_value());
+    EXPECT_EQ((*loaded)->promised_epoch, 4U);
+    ASSERT_TRUE((*loaded)->base.has_value());
+    EXPECT_EQ((*loaded)->base->state, "state");
+    EXPECT_TRUE((*loaded)->base->members.empty());
+    // The upgraded store keeps a snapshot's member set.
+    const std::vector<node_id> later{node_of(1), node_of(5)};
+    store->save_snapshot(group, replica::snapshot{3, 1, "next", later});
+    ASSERT_TRUE(store->sync().ok());
+    store.reset();
+    auto reopened = open_ok(path);
+    ASSERT_NE(reopened, nullptr);
+    auto again = reopened->load(group);
+    ASSERT_TRUE(again.ok() && again->has_value());
+    EXPECT_EQ((*again)->base->members, later);
+}
+
+TEST(sqlite_replica_storage, refuses_corrupt_snapshot_members) {
+    temp_dir dir;
+    const std::string path = dir.file("replica.db");
+    const replica::group_id group = group_of(4);
+    {
+        auto store = open_ok(path);
+        ASSERT_NE(store, nullptr);
+        store->save_promise(group, 1, std::vector<node_id>{node_of(1)});
+        store->save_snapshot(group, replica::snapshot{1, 1, "s", {node_of(1), node_of(2)}});
+        ASSERT_TRUE(store->sync().ok());
+    }
+    exec_sql(path, "UPDATE groups SET snapshot_members = x'0102'");
+    auto store = open_ok(path);
+    ASSERT_NE(store, nullptr);
+    auto loaded = store->load(group);
+    ASSERT_FALSE(loaded.ok());
+    EXPECT_NE(loaded.failure().message.find("snapshot members"), std::string::npos)
+        << loaded.failure().message;
 }
 
 TEST(sqlite_replica_storage, refuses_a_database_of_something_else) {

@@ -80,7 +80,7 @@ node::node(const config& limits, const crypto::identity& self, std::string addre
       membership_(limits.membership, self_, address_, incarnation, seed),
       dht_(limits.dht, self, own_addresses(address_), seed ^ 0x6468'7400'0000'0000ULL, now),
       replicas_(limits.replica, self.id(), registers_, seed ^ 0x7265706cULL),
-      kv_client_(kv_client_of(self.id(), incarnation, seed)),
+      kv_client_base_(kv_client_of(self.id(), incarnation, seed)),
       started_at_(now),
       unix_seconds_at_start_(unix_seconds),
       incarnation_persisted_(incarnation) {
@@ -238,9 +238,21 @@ result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
                       });
     alive.resize(count);
     const std::size_t group_size = std::min(limits_.replica_group_size, count);
-    auto id = replicas_.submit(now, group, std::move(alive), group_size,
-                               request.value_or(replica::request_id{kv_client_, ++kv_sequence_}),
+    std::optional<kv_client> own;
+    if (!request) {
+        if (kv_clients_idle_.empty()) {
+            kv_clients_idle_.push_back(kv_client{kv_client_base_ + kv_clients_made_++, 0});
+        }
+        own = kv_clients_idle_.back();
+        own->sequence += 1;
+        request = replica::request_id{own->id, own->sequence};
+    }
+    auto id = replicas_.submit(now, group, std::move(alive), group_size, *request,
                                replica::kv::encode_command(body));
+    if (id && own) {
+        kv_clients_idle_.pop_back();
+        kv_clients_busy_[*id] = *own;
+    }
     collect(now);
     return id;
 }
@@ -389,6 +401,11 @@ void node::collect_replica_batch(instant now, std::vector<replica::host_effect>&
             repair_group(now, leading->group, leading->members);
         } else {
             auto& finished = std::get<replica::request_done>(produced);
+            if (auto client = kv_clients_busy_.find(finished.id);
+                client != kv_clients_busy_.end()) {
+                kv_clients_idle_.push_back(client->second);
+                kv_clients_busy_.erase(client);
+            }
             result<replica::kv::answer> answer =
                 finished.answer ? replica::kv::decode_answer(*finished.answer)
                                 : result<replica::kv::answer>(finished.answer.failure());
@@ -423,6 +440,8 @@ void node::feed_routing_table(instant now, const membership::member_changed& cha
 }
 
 void node::check_invariants() const {
+    REEF_ASSERT(kv_clients_idle_.size() + kv_clients_busy_.size() == kv_clients_made_);
+    REEF_ASSERT(kv_clients_busy_.size() <= limits_.replica.requests_max);
     membership_.check_invariants();
     replicas_.check_invariants();
     dht_.check_invariants();

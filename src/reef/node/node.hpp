@@ -197,8 +197,17 @@ private:
     dht::kademlia dht_;
     replica::kv::registers registers_;  // before replicas_, which applies entries to it
     replica::host replicas_;
-    std::uint64_t kv_client_;           // this node life's client id for kv requests
-    std::uint64_t kv_sequence_ = 0;
+    // Request ids for kv requests that bring none: each outstanding request holds a client of
+    // its own (a client has one request outstanding at a time, or the exactly-once table would
+    // take a later sequence overtaking an earlier one for a retry), returned when it ends.
+    struct kv_client {
+        std::uint64_t id = 0;
+        std::uint64_t sequence = 0;
+    };
+    std::uint64_t kv_client_base_;  // random per node life; clients are base, base + 1, ...
+    std::uint64_t kv_clients_made_ = 0;
+    std::vector<kv_client> kv_clients_idle_;
+    std::map<std::uint64_t, kv_client> kv_clients_busy_;  // host request id -> its client
     instant started_at_;
     std::uint64_t unix_seconds_at_start_;
     std::vector<effect> effects_;

@@ -310,11 +310,14 @@ status host::change_members(instant now, const group_id& id, std::vector<node_id
 }
 
 void host::on_tick(instant now) {
-    for (auto& [id, core] : groups_) {
-        if (core->next_deadline() <= now) {
-            core->on_tick(now);
-            drain(now, id, *core);
-        }
+    std::vector<group_id> due_groups;
+    for (auto it = due_order_.begin(); it != due_order_.end() && it->first <= now; ++it) {
+        due_groups.push_back(it->second);
+    }
+    for (const auto& id : due_groups) {
+        auto& core = *groups_.at(id);
+        core.on_tick(now);
+        drain(now, id, core);
     }
     std::vector<std::uint64_t> due;
     for (const auto& [id, waiting] : pending_) {
@@ -390,6 +393,22 @@ void host::drain(instant now, const group_id& id, group& core) {
         core.compact(snapshot{index, epoch, app_.snapshot_state(id)});
         drain(now, id, core);
     }
+    reschedule(id, core.next_deadline());
+}
+
+void host::reschedule(const group_id& id, instant due) {
+    auto held = due_.find(id);
+    if (held != due_.end()) {
+        if (held->second == due) {
+            return;
+        }
+        due_order_.erase({held->second, id});
+        due_.erase(held);
+    }
+    if (due != instant::never()) {
+        due_.emplace(id, due);
+        due_order_.emplace(due, id);
+    }
 }
 
 void host::finish(std::uint64_t id, result<std::string> answer) {
@@ -400,10 +419,7 @@ void host::finish(std::uint64_t id, result<std::string> answer) {
 std::vector<host_effect> host::take_effects() { return std::exchange(effects_, {}); }
 
 instant host::next_deadline() const {
-    instant earliest = instant::never();
-    for (const auto& [id, core] : groups_) {
-        earliest = std::min(earliest, core->next_deadline());
-    }
+    instant earliest = due_order_.empty() ? instant::never() : due_order_.begin()->first;
     for (const auto& [id, waiting] : pending_) {
         earliest = std::min({earliest, waiting.next_retry, waiting.deadline});
     }
@@ -414,8 +430,14 @@ void host::check_invariants() const {
     REEF_ASSERT(groups_.size() <= limits_.groups_max);
     REEF_ASSERT(pending_.size() <= limits_.requests_max);
     REEF_ASSERT(awaited_.size() <= limits_.requests_max);
+    REEF_ASSERT(due_.size() == due_order_.size());
+    REEF_ASSERT(due_.size() <= groups_.size());
     for (const auto& [id, core] : groups_) {
         core->check_invariants();
+        // A group's deadline changes only through its inputs, each followed by a drain.
+        const auto held = due_.find(id);
+        REEF_ASSERT((held == due_.end() ? instant::never() : held->second) ==
+                    core->next_deadline());
     }
 }
 

@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -194,6 +195,7 @@ private:
                 bool joining);
     bool acceptable(const std::vector<node_id>& members) const;
     void drain(instant now, const group_id& id, group& core);
+    void reschedule(const group_id& id, instant due);
     void accept(instant now, const node_id& requester, const client_request& asked);
     void send_request(instant now, std::uint64_t id, const pending& waiting);
     void on_answer(instant now, const node_id& from, const client_answer& answer);
@@ -207,6 +209,10 @@ private:
     application& app_;
     std::uint64_t seed_;
     std::map<group_id, std::unique_ptr<group>> groups_;
+    // The groups that have a deadline, by deadline: an idle group costs no work per tick or per
+    // wake (no walk over every group), only a place in groups_.
+    std::map<group_id, instant> due_;
+    std::set<std::pair<instant, group_id>> due_order_;
     std::map<std::uint64_t, pending> pending_;                        // own requests
     std::map<std::pair<group_id, std::uint64_t>, awaited> awaited_;   // (group, index) -> who
     // Per group: the index and epoch of the last entry the application applied (snapshots).

@@ -107,6 +107,7 @@ public:
         }
         ids_ = std::move(ids);
         limits_.group.log_retained_max = 32; // exercise snapshots and catch-up from them
+        limits_.groups_resident_max = 2;     // and eviction, and loading groups back
         limits_.request_timeout = host_request_timeout;
         limits_.retry_interval = duration::milliseconds(300);
         for (std::size_t i = 0; i < nodes_count; ++i) {
@@ -127,6 +128,17 @@ public:
     network& net() { return network_; }
     bool up(node_index node) const { return nodes_[node].up; }
     std::size_t member_changes() const { return member_changes_; }
+    /// Groups evicted and loaded back, summed over the nodes' current lives.
+    std::pair<std::uint64_t, std::uint64_t> evictions() const {
+        std::pair<std::uint64_t, std::uint64_t> total{0, 0};
+        for (const auto& state : nodes_) {
+            if (state.core) {
+                total.first += state.core->stats().groups_evicted;
+                total.second += state.core->stats().groups_loaded;
+            }
+        }
+        return total;
+    }
     const std::vector<checkers::kv_operation>& history() const { return history_; }
     std::size_t completed_since(std::int64_t ns) const {
         return static_cast<std::size_t>(std::count_if(
@@ -210,6 +222,7 @@ public:
             REEF_ASSERT(loaded.ok() && loaded->has_value());
             state.core->recover(now(), group, std::move(**loaded));
         }
+        state.core->attach_store(state.storage);
         drain(node);
     }
 
@@ -649,6 +662,8 @@ scenario_result run_kv_linearizability(const scenario_options& options) {
              crashes, partitions, run.member_changes(), run.history().size(), ok, unknown);
     out.line("  liveness: {} of {} keys served operations after healing", served.size(),
              keys_count);
+    out.line("  eviction: {} groups evicted from memory, {} loaded back", run.evictions().first,
+             run.evictions().second);
     const auto verdict = checkers::check_kv_history(run.history());
     out.line("  linearizability: {} ({} states explored{})",
              verdict.linearizable ? "ok" : "VIOLATED", verdict.states_explored,

@@ -143,6 +143,9 @@ public:
     /// A replica group this node stored before it restarted; call for each before join().
     void replica_recover(instant now, const replica::group_id& group,
                          replica::durable_state state);
+    /// The store replica writes go to: idle groups are evicted from memory and loaded back from
+    /// it (replica::host::attach_store). `store` must outlive the node.
+    void attach_replica_store(replica::storage& store) { replicas_.attach_store(store); }
     /// Run `body` on the kv register `key`. Its group is found among the replica_locate_width
     /// alive members closest to kv_group_of(key), or created on the replica_group_size closest.
     /// `request` is the client's own id for it (a retry with the same id applies once); none:

@@ -34,7 +34,7 @@ status group_config::validate() const {
 
 group::group(const group_config& limits, group_id id, node_id self, std::vector<node_id> members,
              std::optional<durable_state> recovered, std::uint64_t seed, instant now,
-             bool joining)
+             bool joining, bool resumed)
     : limits_(limits), id_(id), self_(self), created_members_(std::move(members)), prng_(seed) {
     REEF_ASSERT(limits.validate().ok());
     if (recovered && !recovered->members.empty()) {
@@ -67,7 +67,9 @@ group::group(const group_config& limits, group_id id, node_id self, std::vector<
     // A stored log that shows this member's removal committed is final enough to drop the group
     // (if it was brought back later, traffic creates it anew).
     removal_heard_ = recovered.has_value();
-    role_ = leader_of(promised_) == self_ && !joining ? role::leader : role::follower;
+    // Only followers are evicted: one resumed from memory stays a follower.
+    role_ = leader_of(promised_) == self_ && !joining && !resumed ? role::leader
+                                                                  : role::follower;
     if (removed()) {
         role_ = role::follower; // stays silent: a committed change took it out
     } else if (role_ == role::leader && (recovered || promised_ > 0)) {
@@ -75,7 +77,7 @@ group::group(const group_config& limits, group_id id, node_id self, std::vector<
         // have promised things it no longer remembers); hand over to the next epoch at once.
         role_ = role::follower;
         start_epoch_change(now);
-    } else if (recovered && role_ == role::follower) {
+    } else if (recovered && role_ == role::follower && !resumed) {
         // Ask the leader for appends; if none comes, that leader is gone: move on.
         awaiting_leader_ = true;
         change_deadline_ = now + limits_.epoch_change_timeout;

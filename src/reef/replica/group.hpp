@@ -136,9 +136,11 @@ public:
     /// at once: its volatile leader state is gone.
     /// `joining`: created because another member's traffic named this node (a newcomer to an
     /// existing group, or a follower of a new one), never to lead epoch 0.
+    /// `resumed`: `recovered` was evicted from memory by this same process (not a restart):
+    /// nothing was lost, so a follower does not ask its leader again.
     group(const group_config& limits, group_id id, node_id self, std::vector<node_id> members,
           std::optional<durable_state> recovered, std::uint64_t seed, instant now,
-          bool joining = false);
+          bool joining = false, bool resumed = false);
 
     /// Leader only: append a command. Errors: failed_precondition "not the leader" (with the
     /// leader's id in the message), resource_exhausted (uncommitted_max), invalid_argument

@@ -40,12 +40,83 @@ const group* host::find(const group_id& id) const {
     return found == groups_.end() ? nullptr : found->second.get();
 }
 
-group* host::open(instant now, const group_id& id, const std::vector<node_id>& members,
-                  bool joining) {
+void host::attach_store(storage& store) {
+    REEF_ASSERT(store_ == nullptr);
+    store_ = &store;
+}
+
+group* host::resident(instant now, const group_id& id) {
     if (auto found = groups_.find(id); found != groups_.end()) {
         return found->second.get();
     }
-    if (!acceptable(members) || groups_.size() >= limits_.groups_max) {
+    auto evicted = evicted_.find(id);
+    if (evicted == evicted_.end()) {
+        return nullptr;
+    }
+    REEF_ASSERT(store_ != nullptr);
+    auto loaded = store_->load(id);
+    if (!loaded || !loaded->has_value()) {
+        ++stats_.load_failures; // the input is dropped: its sender retries
+        return nullptr;
+    }
+    evicted_.erase(evicted);
+    ++stats_.groups_loaded;
+    auto members = (*loaded)->members;
+    auto& core = groups_[id];
+    core = std::make_unique<group>(limits_.group, id, self_, std::move(members),
+                                   std::move(**loaded), seed_ + stats_.groups_loaded, now,
+                                   false, true);
+    drain(now, id, *core); // rebuilds the application's state (install, applies)
+    return core.get();
+}
+
+bool host::evictable(const group_id& id, const group& core) const {
+    if (core.current_role() != role::follower || core.next_deadline() != instant::never() ||
+        core.applied_index() != core.commit_index()) {
+        return false;
+    }
+    const auto awaited = awaited_.lower_bound({id, 0});
+    if (awaited != awaited_.end() && awaited->first.first == id) {
+        return false;
+    }
+    return std::none_of(pending_.begin(), pending_.end(),
+                        [&](const auto& held) { return held.second.group == id; });
+}
+
+void host::evict_idle() {
+    if (store_ == nullptr || groups_.size() <= limits_.groups_resident_max) {
+        return;
+    }
+    // Oldest first; at most a bounded number of candidates looked at per call.
+    std::size_t looked = 0;
+    for (auto it = use_order_.begin();
+         it != use_order_.end() && groups_.size() > limits_.groups_resident_max && looked < 64;
+         ++looked) {
+        const group_id id = it->second;
+        const group& core = *groups_.at(id);
+        if (!evictable(id, core)) {
+            ++it;
+            continue;
+        }
+        evicted_.emplace(id, core.leader());
+        app_.forget(id);
+        applied_.erase(id);
+        groups_.erase(id);
+        used_at_.erase(id);
+        it = use_order_.erase(it);
+        ++stats_.groups_evicted;
+    }
+}
+
+group* host::open(instant now, const group_id& id, const std::vector<node_id>& members,
+                  bool joining) {
+    if (group* known = resident(now, id)) {
+        return known;
+    }
+    if (evicted_.contains(id)) {
+        return nullptr; // on disk, but the store failed: do not create a second copy
+    }
+    if (!acceptable(members) || groups_count() >= limits_.groups_max) {
         ++stats_.refused;
         return nullptr;
     }
@@ -180,10 +251,8 @@ void host::accept(instant now, const node_id& requester, const client_request& a
             effects_.emplace_back(std::in_place_type<host_send>, requester, std::move(answer));
         }
     };
-    group* core = nullptr;
-    if (auto found = groups_.find(asked.group); found != groups_.end()) {
-        core = found->second.get();
-    } else if (asked.create) {
+    group* core = resident(now, asked.group);
+    if (core == nullptr && asked.create && !evicted_.contains(asked.group)) {
         core = open(now, asked.group, asked.members, false);
     }
     if (core == nullptr) {
@@ -286,6 +355,17 @@ void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pendin
 }
 
 std::vector<group_id> host::on_member_down(instant now, const node_id& member) {
+    // An evicted group whose leader died must hear it: load it (a follower starts the next
+    // epoch). The others stay on disk.
+    std::vector<group_id> led_by_member;
+    for (const auto& [id, leader] : evicted_) {
+        if (leader == member) {
+            led_by_member.push_back(id);
+        }
+    }
+    for (const auto& id : led_by_member) {
+        (void)resident(now, id);
+    }
     std::vector<group_id> to_repair;
     for (auto& [id, core] : groups_) {
         core->on_member_down(now, member);
@@ -300,12 +380,12 @@ std::vector<group_id> host::on_member_down(instant now, const node_id& member) {
 }
 
 status host::change_members(instant now, const group_id& id, std::vector<node_id> target) {
-    auto found = groups_.find(id);
-    if (found == groups_.end()) {
+    group* core = resident(now, id);
+    if (core == nullptr) {
         return make_error(errc::not_found, "this node does not host the group");
     }
-    auto changed = found->second->change_members(now, std::move(target));
-    drain(now, id, *found->second);
+    auto changed = core->change_members(now, std::move(target));
+    drain(now, id, *core);
     return changed;
 }
 
@@ -394,6 +474,12 @@ void host::drain(instant now, const group_id& id, group& core) {
         drain(now, id, core);
     }
     reschedule(id, core.next_deadline());
+    // Last use, for eviction (least recently used first).
+    if (auto held = used_at_.find(id); held != used_at_.end()) {
+        use_order_.erase({held->second, id});
+    }
+    used_at_[id] = ++uses_;
+    use_order_.emplace(uses_, id);
 }
 
 void host::reschedule(const group_id& id, instant due) {
@@ -416,7 +502,11 @@ void host::finish(std::uint64_t id, result<std::string> answer) {
     effects_.emplace_back(std::in_place_type<request_done>, id, std::move(answer));
 }
 
-std::vector<host_effect> host::take_effects() { return std::exchange(effects_, {}); }
+std::vector<host_effect> host::take_effects() {
+    // Outside any walk over groups_: whatever the last input did is in effects_ already.
+    evict_idle();
+    return std::exchange(effects_, {});
+}
 
 instant host::next_deadline() const {
     instant earliest = due_order_.empty() ? instant::never() : due_order_.begin()->first;
@@ -431,6 +521,9 @@ void host::check_invariants() const {
     REEF_ASSERT(pending_.size() <= limits_.requests_max);
     REEF_ASSERT(awaited_.size() <= limits_.requests_max);
     REEF_ASSERT(due_.size() == due_order_.size());
+    REEF_ASSERT(used_at_.size() == use_order_.size());
+    REEF_ASSERT(used_at_.size() <= groups_.size());
+    REEF_ASSERT(groups_count() <= limits_.groups_max);
     REEF_ASSERT(due_.size() <= groups_.size());
     for (const auto& [id, core] : groups_) {
         core->check_invariants();

@@ -42,6 +42,7 @@
 #include "reef/base/result.hpp"
 #include "reef/base/time.hpp"
 #include "reef/replica/group.hpp"
+#include "reef/replica/storage.hpp"
 
 namespace reef::replica {
 
@@ -55,6 +56,9 @@ public:
     virtual std::string snapshot_state(const group_id& group) = 0;
     /// Replace the state of `group` with a snapshot's.
     virtual void install(const group_id& group, const snapshot& base) = 0;
+    /// Drop the state of `group` from memory (the group was evicted; it is rebuilt from its
+    /// snapshot and log, through install and apply, when the group is loaded again).
+    virtual void forget(const group_id& group) = 0;
 };
 
 struct host_config {
@@ -67,6 +71,10 @@ struct host_config {
     duration retry_interval = duration::milliseconds(500);
     /// Largest member set accepted from the network.
     std::size_t members_max = 16;
+    /// Groups kept in memory once a store is attached (attach_store): beyond it, idle groups this
+    /// node follows are evicted, least recently used first, and loaded again on their next
+    /// message or request. Groups it leads stay (reloading would cost an epoch change).
+    std::size_t groups_resident_max = 4096;
 
     [[nodiscard]] status validate() const;
 };
@@ -135,6 +143,9 @@ struct host_stats {
     std::uint64_t groups_located = 0;   // requests that learned a group's members from a host
     std::uint64_t creations_asked = 0;  // requests that found no host and asked to create
     std::uint64_t refused = 0;  // malformed member sets, groups over groups_max, not a member
+    std::uint64_t groups_evicted = 0;
+    std::uint64_t groups_loaded = 0;
+    std::uint64_t load_failures = 0;  // the store could not give an evicted group back
 };
 
 class host {
@@ -144,6 +155,10 @@ public:
 
     /// A group this node stored before it restarted (before any other input).
     void recover(instant now, const group_id& group, durable_state state);
+    /// Where evicted groups are loaded from: the store the driver writes this host's persist
+    /// effects to (staged writes included). Without one, every group stays in memory. `store`
+    /// must outlive the host.
+    void attach_store(storage& store);
     /// Send `command` to `group`. `candidates` are the nodes most likely to host it, closest
     /// first (at most members_max, unique); if none of them hosts it, it is created on the first
     /// `group_size` of them. Returns this host's id for the request; the answer comes as
@@ -164,7 +179,9 @@ public:
     [[nodiscard]] std::vector<host_effect> take_effects();
     [[nodiscard]] instant next_deadline() const;
 
-    std::size_t groups_count() const { return groups_.size(); }
+    /// Groups this node is a member of: in memory and evicted.
+    std::size_t groups_count() const { return groups_.size() + evicted_.size(); }
+    std::size_t groups_resident() const { return groups_.size(); }
     const group* find(const group_id& id) const;
     const host_stats& stats() const { return stats_; }
 
@@ -196,6 +213,10 @@ private:
     bool acceptable(const std::vector<node_id>& members) const;
     void drain(instant now, const group_id& id, group& core);
     void reschedule(const group_id& id, instant due);
+    /// The group in memory, loading it if it was evicted; nullptr if this node holds neither.
+    group* resident(instant now, const group_id& id);
+    bool evictable(const group_id& id, const group& core) const;
+    void evict_idle();
     void accept(instant now, const node_id& requester, const client_request& asked);
     void send_request(instant now, std::uint64_t id, const pending& waiting);
     void on_answer(instant now, const node_id& from, const client_answer& answer);
@@ -213,6 +234,13 @@ private:
     // wake (no walk over every group), only a place in groups_.
     std::map<group_id, instant> due_;
     std::set<std::pair<instant, group_id>> due_order_;
+    // Eviction: groups on disk only, each with the leader it knew (so a leader's death still
+    // reaches it), and the resident groups by last use.
+    storage* store_ = nullptr;
+    std::map<group_id, node_id> evicted_;
+    std::uint64_t uses_ = 0;
+    std::map<group_id, std::uint64_t> used_at_;
+    std::set<std::pair<std::uint64_t, group_id>> use_order_;
     std::map<std::uint64_t, pending> pending_;                        // own requests
     std::map<std::pair<group_id, std::uint64_t>, awaited> awaited_;   // (group, index) -> who
     // Per group: the index and epoch of the last entry the application applied (snapshots).

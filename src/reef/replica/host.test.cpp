@@ -25,11 +25,47 @@ group_id key_of(std::uint8_t n) {
     return id256{bytes};
 }
 
+/// A node's disk: what its host persisted, read back by load() (a store the host can evict
+/// groups to). Every write is durable at once.
+class map_store final : public storage {
+public:
+    std::map<group_id, durable_state> groups_held;
+
+    void save_promise(const group_id& group, std::uint64_t epoch,
+                      std::span<const node_id> members) override {
+        apply_promise(groups_held[group], epoch, members);
+    }
+    void append(const group_id& group, std::span<const entry> entries) override {
+        apply_append(groups_held[group], entries);
+    }
+    void save_commit(const group_id& group, std::uint64_t commit_index) override {
+        apply_commit(groups_held[group], commit_index);
+    }
+    void save_snapshot(const group_id& group, const snapshot& base) override {
+        apply_snapshot(groups_held[group], base);
+    }
+    void drop(const group_id& group) override { groups_held.erase(group); }
+    status sync() override { return {}; }
+    result<std::optional<durable_state>> load(const group_id& group) override {
+        auto found = groups_held.find(group);
+        return found == groups_held.end() ? std::optional<durable_state>{}
+                                          : std::optional<durable_state>{found->second};
+    }
+    result<std::vector<group_id>> groups() override {
+        std::vector<group_id> ids;
+        for (const auto& [id, state] : groups_held) {
+            ids.push_back(id);
+        }
+        return ids;
+    }
+};
+
 /// Hosts on an in-memory network; each node keeps what its host persisted (a model of storage
 /// that syncs at the end of every drain) and can crash and recover from it.
 class nodes {
 public:
-    explicit nodes(std::size_t count) {
+    explicit nodes(std::size_t count, host_config limits = {}) : limits_(limits) {
+        slots_.reserve(count); // hosts keep a pointer to their slot's store
         for (std::size_t i = 0; i < count; ++i) {
             ids_.push_back(node_of(static_cast<std::uint8_t>(i + 1)));
             slots_.emplace_back();
@@ -40,10 +76,11 @@ public:
     void start(std::size_t i) {
         auto& slot = slots_[i];
         slot.app = std::make_unique<kv::registers>();
-        slot.core = std::make_unique<host>(host_config{}, ids_[i], *slot.app, 40 + i);
-        for (const auto& [group, state] : slot.disk) {
+        slot.core = std::make_unique<host>(limits_, ids_[i], *slot.app, 40 + i);
+        for (const auto& [group, state] : slot.disk.groups_held) {
             slot.core->recover(now_, group, state);
         }
+        slot.core->attach_store(slot.disk);
         slot.up = true;
         drain(i);
     }
@@ -63,7 +100,7 @@ public:
         auto& slot = slots_[i];
         for (auto& produced : slot.core->take_effects()) {
             if (auto* write = std::get_if<host_persist>(&produced)) {
-                auto& state = slot.disk[write->group];
+                auto& state = slot.disk.groups_held[write->group];
                 std::visit(
                     [&](const auto& what) {
                         using kind = std::decay_t<decltype(what)>;
@@ -159,7 +196,7 @@ private:
     struct slot {
         std::unique_ptr<kv::registers> app;
         std::unique_ptr<host> core;
-        std::map<group_id, durable_state> disk;
+        map_store disk;
         bool up = false;
     };
     struct in_flight {
@@ -168,6 +205,7 @@ private:
         host_message body;
     };
 
+    host_config limits_;
     instant now_ = instant::from_ns(1'000'000'000);
     std::vector<node_id> ids_;
     std::vector<slot> slots_;
@@ -244,6 +282,37 @@ TEST(replica_host, a_group_is_created_only_after_every_candidate_answered_unknow
     EXPECT_EQ(silent.failure().code, errc::timeout);
     for (std::size_t i : {0, 1, 2, 4}) {
         EXPECT_EQ(cluster.at(i).find(other), nullptr) << "node " << i;
+    }
+}
+
+TEST(replica_host, idle_followed_groups_are_evicted_and_loaded_back_when_used) {
+    host_config limits;
+    limits.groups_resident_max = 1;
+    nodes cluster(3, limits);
+    // Node 0 leads every group (the first member leads epoch 0); 1 and 2 follow all three.
+    for (std::uint8_t key = 20; key < 23; ++key) {
+        for (std::uint64_t s = 1; s <= 2; ++s) {
+            auto answer = cluster.incr(0, key_of(key), s, first_three);
+            ASSERT_TRUE(answer.ok()) << answer.failure().describe();
+            EXPECT_EQ(*answer, std::to_string(s));
+        }
+    }
+    EXPECT_EQ(cluster.at(1).groups_count(), 3U);
+    EXPECT_EQ(cluster.at(1).groups_resident(), 1U); // two evicted, state on disk only
+    EXPECT_GE(cluster.at(1).stats().groups_evicted, 2U);
+    EXPECT_EQ(cluster.at(0).groups_resident(), 3U); // a leader keeps the groups it leads
+    EXPECT_EQ(cluster.value(1, key_of(20)), std::nullopt); // its register left memory too
+    // Used again: loaded, the register rebuilt from the log, and it goes on.
+    auto again = cluster.incr(1, key_of(20), 3, first_three);
+    ASSERT_TRUE(again.ok()) << again.failure().describe();
+    EXPECT_EQ(*again, "3");
+    EXPECT_GE(cluster.at(1).stats().groups_loaded + cluster.at(2).stats().groups_loaded, 1U);
+    // The leader dies: evicted followers hear of it, load, and elect a new leader.
+    cluster.crash(0);
+    for (std::uint8_t key = 20; key < 23; ++key) {
+        auto after = cluster.incr(2, key_of(key), 10, first_three, duration::seconds(10));
+        ASSERT_TRUE(after.ok()) << "key " << int{key} << ": " << after.failure().describe();
+        EXPECT_EQ(*after, key == 20 ? "4" : "3");
     }
 }
 

@@ -291,6 +291,8 @@ std::string registers::snapshot_state(const group_id& group) {
     return registers_[group].serialize();
 }
 
+void registers::forget(const group_id& group) { registers_.erase(group); }
+
 void registers::install(const group_id& group, const snapshot& base) {
     auto restored = register_state::deserialize(base.state);
     // A snapshot comes from this node's own store or a member's append; both were made by

@@ -99,6 +99,7 @@ public:
     std::string apply(const group_id& group, const entry& committed) override;
     std::string snapshot_state(const group_id& group) override;
     void install(const group_id& group, const snapshot& base) override;
+    void forget(const group_id& group) override;
 
     /// The register of `group`, if this node holds it.
     const register_state* find(const group_id& group) const;

@@ -266,6 +266,7 @@ status daemon::impl::start() {
         log_info("recovered {} replica groups from {}", stored_groups->size(),
                  replica_store->path());
     }
+    local->attach_replica_store(*replica_store);
     network->set_handlers(
         [this](const node_id& from, const std::string& from_address,
                std::span<const std::uint8_t> bytes) { on_receive(from, from_address, bytes); },

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and shows what Reef does: builds, starts a 4-node cluster on loopback,
-# shows every member, kills one node with SIGKILL and shows the others declare it dead, runs the
-# deterministic simulator on a small cluster, then stops the cluster with a graceful leave.
+# shows every member, kills one node with SIGKILL and shows the others declare it dead, counts on
+# a replicated counter while its group's leader is killed, runs the deterministic simulator, then
+# stops the cluster with a graceful leave.
 # Pass --keep to leave the cluster running afterwards (stop it with `build/release/bin/reef down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,8 +46,38 @@ step "restarting the cluster brings node 3 back with the same id and a higher in
 "$reef" up --nodes 4
 "$reef" peers
 
+step "a replicated counter: reef kv incr demo-counter, once through each node"
+for n in 1 2 3 4; do
+  printf 'through node %s: ' "$n"
+  "$reef" kv incr demo-counter --node "$n"
+done
+step "its replica group, as node 1 sees it (reef kv group demo-counter)"
+"$reef" kv group demo-counter
+
+# The node number of the group's leader: match the leader id against each node's id.
+leader_id=$("$reef" kv group demo-counter --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader"])')
+leader_node=""
+for n in 1 2 3 4; do
+  if [ "$("$reef" status --node "$n" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_id"])')" = "$leader_id" ]; then
+    leader_node=$n
+  fi
+done
+other=$(( leader_node % 4 + 1 ))
+leader_pid=$("$reef" status --node "$leader_node" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+step "kill -9 the counter's leader (node $leader_node) and keep counting through node $other"
+kill -9 "$leader_pid"
+for _ in 1 2 3; do
+  printf 'through node %s: ' "$other"
+  "$reef" kv incr demo-counter --node "$other"
+done
+step "the group after the failover: a new leader, and the dead member replaced"
+"$reef" kv group demo-counter --node "$other"
+"$reef" up --nodes 4 >/dev/null
+
 step "the same membership code in the deterministic simulator (reef-sim --nodes 64 --seed 1)"
 "$bin/reef-sim" --nodes 64 --seed 1
+step "replica groups in the simulator: crashes, partitions, member changes, checked for linearizability"
+"$bin/reef-sim" --scenario kv-linearizability --nodes 5 --seed 1
 
 if [ "$keep" -eq 1 ]; then
   step "the cluster keeps running; try: $reef peers --node 2; stop it with: $reef down"

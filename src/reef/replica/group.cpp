@@ -110,6 +110,12 @@ bool group::is_member(const node_id& id) const {
     return std::binary_search(members_.begin(), members_.end(), id);
 }
 
+void group::assume_leader(const node_id& leader) {
+    if (role_ == role::follower && !known_leader_ && leader != self_) {
+        known_leader_ = leader;
+    }
+}
+
 bool group::removed() const {
     return removal_heard_ && !is_member(self_) && change_index_ <= commit_index_;
 }

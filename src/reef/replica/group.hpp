@@ -180,6 +180,9 @@ public:
     const std::vector<node_id>& members() const { return members_; }
     /// A committed member change removed this node: the group is no longer its business.
     bool removed() const;
+    /// A follower resumed from eviction: who led its epoch when it was evicted (a hint for
+    /// requests; the next append or epoch change corrects it).
+    void assume_leader(const node_id& leader);
     const group_stats& stats() const { return stats_; }
     /// Leader only: what it knows of `member` (match index, next index to send), for inspection.
     std::optional<std::pair<std::uint64_t, std::uint64_t>> progress_of(const node_id& member) const;

@@ -59,6 +59,7 @@ group* host::resident(instant now, const group_id& id) {
         ++stats_.load_failures; // the input is dropped: its sender retries
         return nullptr;
     }
+    const node_id leader_known = evicted->second;
     evicted_.erase(evicted);
     ++stats_.groups_loaded;
     auto members = (*loaded)->members;
@@ -66,6 +67,7 @@ group* host::resident(instant now, const group_id& id) {
     core = std::make_unique<group>(limits_.group, id, self_, std::move(members),
                                    std::move(**loaded), seed_ + stats_.groups_loaded, now,
                                    false, true);
+    core->assume_leader(leader_known);
     drain(now, id, *core); // rebuilds the application's state (install, applies)
     return core.get();
 }
@@ -167,7 +169,7 @@ result<std::uint64_t> host::submit(instant now, const group_id& id,
     ++stats_.requests_submitted;
     const std::uint64_t id_of_request = next_id_++;
     auto& waiting = pending_[id_of_request];
-    waiting = pending{id, std::move(candidates), group_size, {}, {}, false, request,
+    waiting = pending{id, std::move(candidates), group_size, {}, {}, {}, false, request,
                       std::move(command), node_id{}, now + limits_.retry_interval,
                       now + limits_.request_timeout};
     retarget(waiting);
@@ -208,10 +210,21 @@ void host::retarget(pending& waiting) const {
         return;
     }
     if (!waiting.members.empty()) {
-        // The silent target may be down: try the next member.
-        auto at = std::upper_bound(waiting.members.begin(), waiting.members.end(),
-                                   waiting.target);
-        waiting.target = at == waiting.members.end() ? waiting.members.front() : *at;
+        // The silent target may be down: try the next member that has not refused.
+        const auto& members = waiting.members;
+        auto at = std::upper_bound(members.begin(), members.end(), waiting.target);
+        for (std::size_t step = 0; step < members.size(); ++step, ++at) {
+            if (at == members.end()) {
+                at = members.begin();
+            }
+            if (!std::binary_search(waiting.refused_by.begin(), waiting.refused_by.end(), *at)) {
+                waiting.target = *at;
+                return;
+            }
+        }
+        waiting.refused_by.clear(); // everyone refused: leaders change; start over
+        auto next = std::upper_bound(members.begin(), members.end(), waiting.target);
+        waiting.target = next == members.end() ? members.front() : *next;
         return;
     }
     // Locating: the closest candidate that has not answered "unknown" yet, after the target.
@@ -326,9 +339,16 @@ void host::on_answer(instant now, const node_id& from, const client_answer& answ
         ++stats_.groups_located;
         waiting.members = answer.members;
         waiting.create = false;
+        waiting.refused_by.clear();
+    }
+    auto& refused = waiting.refused_by;
+    if (auto at = std::lower_bound(refused.begin(), refused.end(), from);
+        at == refused.end() || *at != from) {
+        refused.insert(at, from);
     }
     if (answer.leader && *answer.leader != waiting.target &&
-        std::binary_search(waiting.members.begin(), waiting.members.end(), *answer.leader)) {
+        std::binary_search(waiting.members.begin(), waiting.members.end(), *answer.leader) &&
+        !std::binary_search(refused.begin(), refused.end(), *answer.leader)) {
         ++stats_.redirects;
         waiting.target = *answer.leader;
         send_request(now, answer.id, waiting);

@@ -194,6 +194,10 @@ private:
         std::size_t group_size = 0;
         std::vector<node_id> members;     // the group's, once a host named them (sorted)
         std::vector<node_id> unknown_at;  // candidates that answered "unknown" (sorted)
+        // Members that said they do not lead since the last leader hint was followed (sorted):
+        // hints to them and turns of the rotation skip them, so two members with stale views
+        // cannot keep sending the request between each other.
+        std::vector<node_id> refused_by;
         bool create = false;              // every candidate answered "unknown"
         request_id request;
         std::string command;

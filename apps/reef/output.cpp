@@ -227,6 +227,10 @@ std::string render_kv_group(const nlohmann::json& answer) {
     std::string out = line("key", answer["key"].get<std::string>());
     out += line("group", answer["group"].get<std::string>());
     if (!answer["hosted"].get<bool>()) {
+        if (answer.value("evicted", false)) {
+            return out + line("hosted", "on disk only: idle, evicted from memory (loaded on its "
+                                        "next message or request)");
+        }
         return out + line("hosted", "no: this node holds no copy of the group");
     }
     const std::string leader = answer["leader"].get<std::string>();

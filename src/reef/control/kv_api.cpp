@@ -293,7 +293,10 @@ outcome handle_kv_group(const request& incoming, const node::node& local) {
     const std::string& key_text = std::get<std::string>(key);
     const replica::group_id group = node::node::kv_group_of(key_text);
     const replica::group* hosted = local.replicas().find(group);
-    json body{{"key", key_text}, {"group", group.hex()}, {"hosted", hosted != nullptr}};
+    json body{{"key", key_text},
+              {"group", group.hex()},
+              {"hosted", hosted != nullptr},
+              {"evicted", local.replicas().evicted(group)}};
     if (hosted != nullptr) {
         REEF_ASSERT(hosted->id() == group);
         describe_group(*hosted, body);

@@ -229,7 +229,8 @@ TEST_F(kv_api, group_of_a_key_this_node_does_not_host) {
     const json body = group_of("?key=counter");
     EXPECT_EQ(body, (json{{"key", "counter"},
                           {"group", node::node::kv_group_of("counter").hex()},
-                          {"hosted", false}}));
+                          {"hosted", false},
+                          {"evicted", false}}));
 }
 
 TEST_F(kv_api, group_of_a_key_this_node_hosts_alone) {

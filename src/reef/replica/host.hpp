@@ -182,6 +182,8 @@ public:
     /// Groups this node is a member of: in memory and evicted.
     std::size_t groups_count() const { return groups_.size() + evicted_.size(); }
     std::size_t groups_resident() const { return groups_.size(); }
+    /// This node holds `group` on disk only (evicted from memory while idle).
+    bool evicted(const group_id& group) const { return evicted_.contains(group); }
     const group* find(const group_id& id) const;
     const host_stats& stats() const { return stats_; }
 

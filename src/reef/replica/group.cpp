@@ -94,8 +94,27 @@ group::group(const group_config& limits, group_id id, node_id self, std::vector<
     }
 }
 
+namespace {
+/// The rotation of a group's leaders: its id's first 8 bytes, so that every member agrees.
+std::uint64_t leader_shift(const group_id& id) {
+    std::uint64_t shift = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+        shift = (shift << 8U) | id.bytes()[i];
+    }
+    return shift;
+}
+} // namespace
+
 node_id group::leader_of(std::uint64_t epoch) const {
-    return route_members_[static_cast<std::size_t>(epoch % route_members_.size())];
+    const std::uint64_t turn = (epoch % route_members_.size() +
+                                leader_shift(id_) % route_members_.size()) %
+                               route_members_.size();
+    return route_members_[static_cast<std::size_t>(turn)];
+}
+
+node_id group::first_leader(const group_id& id, const std::vector<node_id>& members) {
+    REEF_ASSERT(!members.empty());
+    return members[static_cast<std::size_t>(leader_shift(id) % members.size())];
 }
 
 void group::learn_route(std::pair<std::uint64_t, std::uint64_t> rank,

@@ -15,7 +15,9 @@
 // after it is executed. A driver may batch: stage every persist of a drain (of many groups), sync
 // once, then execute the rest in order.
 //
-// Protocol in brief: the leader of epoch e is members[e % R]. It appends, sends `append`, and
+// Protocol in brief: the leader of epoch e is members[(e + s) % R], where s is derived from the
+// group id (so that on a small cluster not every group starts led by the same node). It
+// appends, sends `append`, and
 // commits an index once a majority (itself included) has it durably and the entry at that index
 // carries epoch e; committed entries are applied in order at every member. To replace a leader,
 // any member starts epoch e+1: members promise it durably and send their logs to its leader,
@@ -201,9 +203,13 @@ private:
     };
     static constexpr std::uint32_t farewell_appends_max = 8;
 
-    /// The member an epoch's promises are addressed to: members[epoch mod R] of the member set
-    /// of the most up-to-date log this member has seen (its own, or one promised to it).
+    /// The member an epoch's promises are addressed to: members[(epoch + s) mod R] of the member
+    /// set of the most up-to-date log this member has seen (its own, or one promised to it).
     node_id leader_of(std::uint64_t epoch) const;
+public:
+    /// The member that leads epoch 0 of a new group `id` with `members` (sorted).
+    static node_id first_leader(const group_id& id, const std::vector<node_id>& members);
+private:
     void learn_route(std::pair<std::uint64_t, std::uint64_t> rank,
                      const std::vector<node_id>& members, bool own);
     bool is_member(const node_id& id) const;

@@ -205,8 +205,12 @@ void host::retarget(pending& waiting) const {
         // Creating: the first leader of the new group is its first member (epoch 0); if it is
         // silent, any other creation member will do (it creates the group and redirects).
         const auto members = creation_members(waiting);
+        if (waiting.target.is_zero()) {
+            waiting.target = group::first_leader(waiting.group, members);
+            return;
+        }
         auto at = std::upper_bound(members.begin(), members.end(), waiting.target);
-        waiting.target = waiting.target.is_zero() || at == members.end() ? members.front() : *at;
+        waiting.target = at == members.end() ? members.front() : *at;
         return;
     }
     if (!waiting.members.empty()) {

@@ -13,9 +13,9 @@ raw fsync and TCP round trip measured in the same run, and the cost of 10,000 id
   round trips on the control socket (what every request below pays on top of the protocol).
 - commit latency: sequential `incr` of one key through each node's control API (HTTP over the
   unix control socket, one request per connection, as the server requires; no CLI process per
-  request). The group of a new key is in epoch 0, whose leader is the member with the lowest node
-  id; through another node a request travels to the leader and its answer back (one more round
-  trip). A commit needs the leader's fsync, one round trip to a follower and the follower's fsync:
+  request), all on one key. Its group is in epoch 0, whose leader is members[s mod 3] with s the
+  group id's first 8 bytes (members sorted by id); through another node a request travels to the
+  leader and its answer back (one more round trip). A commit needs the leader's fsync, one round trip to a follower and the follower's fsync:
   printed as ratios to "one RTT + one fsync" and to "one RTT + two fsyncs" (the protocol's floor).
 - throughput: C concurrent closed-loop clients (C = 1, 8, 32, 64 by default), spread round-robin
   over the 3 nodes, run by a few forked client processes (so one Python interpreter's lock does
@@ -39,6 +39,7 @@ Not run by ctest: it measures time, which a test must never assert.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -369,12 +370,22 @@ def limits_slice(directory, count, label, fsyncs):
     say(f"fsync slice {label}: p50 {percentile(samples, 50):.0f} us ({count} samples)")
 
 
+LATENCY_KEY = "bench-seq"
+
+
+def epoch0_leader(ids, key):
+    """The node that leads epoch 0 of `key`'s group when every node is a member: members sorted
+    by id, members[s mod 3] with s the first 8 bytes of BLAKE2b-256("reef.kv" 0x00 key)."""
+    group = hashlib.blake2b(b"reef.kv\x00" + key.encode(), digest_size=32).digest()
+    members = sorted(range(NODES), key=lambda node: bytes.fromhex(ids[node]))
+    return members[int.from_bytes(group[:8], "big") % len(members)]
+
+
 def commit_latency(cluster, leader, samples, warmup):
-    """{node: latencies ms} of sequential incr of one key per node (each node its own key, so
-    every series starts on a group in epoch 0 that only it drives)."""
+    """{node: latencies ms} of sequential incr of LATENCY_KEY through each node in turn."""
     result = {}
     for node in range(NODES):
-        key = f"bench-seq-{node}"
+        key = LATENCY_KEY
         path = cluster.socket_path(node)
         series = []
         failures = {}
@@ -446,12 +457,11 @@ def run(args):
         cluster.wait_all_alive(reef_harness.FORM_TIMEOUT)
         ids = cluster.node_ids()
         pids = {node: cluster.processes[node].pid for node in range(NODES)}
-        # Epoch 0 of every group: members sorted by id, leader members[0 mod 3].
-        leader = min(range(NODES), key=lambda node: bytes.fromhex(ids[node]))
+        leader = epoch0_leader(ids, LATENCY_KEY)
         out("nodes", NODES, "reefd", f"group size {GROUP_SIZE}: every node is in every group")
         for node in range(NODES):
             out(f"node{node}.id", ids[node][:12], "",
-                "leads epoch 0 of every group (lowest id)" if node == leader else "follower")
+                f"leads {LATENCY_KEY}'s group (epoch 0)" if node == leader else "follower")
         data_root = cluster.local.root
 
         # ---- limits ----

@@ -25,6 +25,7 @@ ALLOWED = {
     "membership": {"base", "wire"},
     "dht": {"base", "wire", "crypto"},
     "replica": {"base", "wire"},
+    "actors": {"base"},
     "node": {"base", "wire", "crypto", "transport", "membership", "dht", "replica"},
     "control": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "node"},
     "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "node",

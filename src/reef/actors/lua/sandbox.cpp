@@ -272,6 +272,37 @@ void guard_pattern_function(lua_State* state, int string_table, const char* name
     lua_setfield(state, string_table, name);
 }
 
+// Lua 5.4 seeds its string hashes from the clock and addresses, so the order `next` visits keys
+// differs from one state to the next; a handler iterating with `pairs` would not replay the same
+// way. This prelude makes `pairs` visit keys in a fixed order: booleans (false first), numbers,
+// then strings, each ascending. Keys of other types (tables, functions) cannot be ordered by value
+// and come last, in no fixed order. `__pairs` metamethods are honoured. The sorting is charged to
+// the handler's instruction budget like any other work.
+constexpr std::string_view ordered_pairs_prelude = R"lua(
+local next, rawget, sort, type, getmetatable = next, rawget, table.sort, type, getmetatable
+local rank = { boolean = 1, number = 2, string = 3 }
+local function before(a, b)
+  local ta, tb = type(a), type(b)
+  if ta ~= tb then return (rank[ta] or 4) < (rank[tb] or 4) end
+  if ta == "number" or ta == "string" then return a < b end
+  if ta == "boolean" then return not a and b end
+  return false
+end
+function pairs(t)
+  local meta = getmetatable(t)
+  if type(meta) == "table" and meta.__pairs ~= nil then return meta.__pairs(t) end
+  local keys, count = {}, 0
+  for key in next, t do count = count + 1; keys[count] = key end
+  sort(keys, before)
+  local at = 0
+  return function()
+    at = at + 1
+    local key = keys[at]
+    if key ~= nil then return key, rawget(t, key) end
+  end, t, nil
+end
+)lua";
+
 // Opens base, string, table, math and utf8, then removes or replaces what is unsafe. io, os,
 // debug, package and coroutine are never opened (docs/design/actors.md has the reasons).
 int open_libraries(lua_State* state) {
@@ -300,6 +331,11 @@ int open_libraries(lua_State* state) {
     set_function(state, lua_gettop(state), "random", sandbox_random);
     set_function(state, lua_gettop(state), "randomseed", sandbox_randomseed);
     lua_pop(state, 2);
+    if (luaL_loadbufferx(state, ordered_pairs_prelude.data(), ordered_pairs_prelude.size(),
+                         "=pairs", "t") != LUA_OK) {
+        return lua_error(state);
+    }
+    lua_call(state, 0, 0);
     return 0;
 }
 

@@ -153,6 +153,26 @@ TEST_F(sandbox_test, finalizers_are_refused) {
     EXPECT_EQ(value_of("getmetatable(setmetatable({}, {__index = {x = 5}})).__index.x"), json(5));
 }
 
+TEST_F(sandbox_test, pairs_visits_keys_in_a_fixed_order) {
+    // Inserted in different orders, with deletions: the visit order is always the same.
+    const std::string visit = R"(
+        local out = {}
+        for key, value in pairs(t) do out[#out + 1] = tostring(key) .. "=" .. tostring(value) end
+        return table.concat(out, ",")
+    )";
+    EXPECT_EQ(value_of(R"((function() local t = { b = 1, a = 2, [3] = "x", [1] = "y" }
+        t[true] = 0; t[false] = 1; t.zz = nil;)" + visit + " end)()"),
+              json("false=1,true=0,1=y,3=x,a=2,b=1"));
+    EXPECT_EQ(value_of(R"((function() local t = {} t[1] = "y" t.a = 2 t[false] = 1
+        t.b = 1 t[3] = "x" t.gone = 5 t.gone = nil t[true] = 0)" + visit + " end)()"),
+              json("false=1,true=0,1=y,3=x,a=2,b=1"));
+    // A __pairs metamethod still decides for its table.
+    EXPECT_EQ(value_of(R"((function() local t = setmetatable({}, { __pairs = function()
+        return function(_, k) if k == nil then return "only", 1 end end, nil, nil end })
+        local n = 0 for k in pairs(t) do n = n + 1 end return n end)())"),
+              json(1));
+}
+
 TEST_F(sandbox_test, costly_patterns_are_refused_before_they_run) {
     const auto before = baseline();
     // Backtracking inside one C call escapes the instruction budget: refused by its bound.

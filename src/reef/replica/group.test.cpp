@@ -450,7 +450,9 @@ TEST(replica_group, messages_from_strangers_are_ignored_and_stale_epochs_answere
 /// increment is applied exactly once, and the group makes progress after healing.
 TEST(replica_group, random_faults_never_break_agreement_or_lose_acknowledged_writes) {
     std::uint64_t member_changes = 0;
-    // REEF_SEED=N runs (and traces) one seed; REEF_SEEDS=N runs seeds 1..N (default 2000).
+    // By hand: REEF_SEED=N runs (and traces) one seed (with REEF_SEEDS >= N); REEF_SEEDS=N runs
+    // seeds 1..N (default 2000), from REEF_SEED_FROM if set; REEF_TRACE=1 traces every seed;
+    // REEF_NO_CHANGES=1 leaves member sets alone (to tell a member-change bug from another).
     const char* only = std::getenv("REEF_SEED");
     const char* count = std::getenv("REEF_SEEDS");
     const std::uint64_t seeds = count != nullptr ? std::strtoull(count, nullptr, 10) : 2000;

@@ -41,7 +41,6 @@ Not run by ctest: it measures time, which a test must never assert.
 import argparse
 import hashlib
 import json
-import math
 import multiprocessing
 import os
 import signal
@@ -56,6 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import reef_harness  # noqa: E402  pylint: disable=wrong-import-position
+from dht_latency import percentile  # noqa: E402  pylint: disable=wrong-import-position
 
 PREFIX = "replica.cluster"
 NODES = 3
@@ -65,15 +65,6 @@ IDLE_CPU_GOAL_PERCENT = 1.0
 
 def say(text):
     print(f"[replica] {text}", file=sys.stderr, flush=True)
-
-
-def percentile(values, p):
-    """Nearest-rank percentile; -1 when there are no values."""
-    if not values:
-        return -1.0
-    ordered = sorted(values)
-    rank = min(len(ordered), max(1, math.ceil(p / 100.0 * len(ordered))))
-    return ordered[rank - 1]
 
 
 def out(name, value, unit, note=""):

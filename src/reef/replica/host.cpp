@@ -89,7 +89,9 @@ void host::evict_idle() {
     if (store_ == nullptr || groups_.size() <= limits_.groups_resident_max) {
         return;
     }
-    // Oldest first; at most a bounded number of candidates looked at per call.
+    // Oldest first; at most a bounded number of candidates looked at per call. One that cannot
+    // go (a group this node leads, or a busy one) moves to the back of the order, so that the
+    // next call looks at others instead of the same ones again.
     std::size_t looked = 0;
     for (auto it = use_order_.begin();
          it != use_order_.end() && groups_.size() > limits_.groups_resident_max && looked < 64;
@@ -97,7 +99,9 @@ void host::evict_idle() {
         const group_id id = it->second;
         const group& core = *groups_.at(id);
         if (!evictable(id, core)) {
-            ++it;
+            it = use_order_.erase(it);
+            used_at_[id] = ++uses_;
+            use_order_.emplace(uses_, id);
             continue;
         }
         evicted_.emplace(id, core.leader());

@@ -25,11 +25,12 @@ ALLOWED = {
     "membership": {"base", "wire"},
     "dht": {"base", "wire", "crypto"},
     "replica": {"base", "wire"},
-    "actors": {"base"},
-    "node": {"base", "wire", "crypto", "transport", "membership", "dht", "replica"},
-    "control": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "node"},
-    "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "node",
-                "control"},
+    "actors": {"base", "replica"},
+    "node": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors"},
+    "control": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors",
+                "node"},
+    "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors",
+                "node", "control"},
 }
 
 BANNED_OUTSIDE_RUNTIME = [

@@ -79,7 +79,12 @@ node::node(const config& limits, const crypto::identity& self, std::string addre
       address_(std::move(address)),
       membership_(limits.membership, self_, address_, incarnation, seed),
       dht_(limits.dht, self, own_addresses(address_), seed ^ 0x6468'7400'0000'0000ULL, now),
-      replicas_(limits.replica, self.id(), registers_, seed ^ 0x7265706cULL),
+      actors_(limits.actors,
+              [this](const std::string& actor, std::string_view line) {
+                  effects_.emplace_back(std::in_place_type<actor_log>, actor, std::string(line));
+              }),
+      applications_(registers_, actors_),
+      replicas_(limits.replica, self.id(), applications_, seed ^ 0x7265706cULL),
       kv_client_base_(kv_client_of(self.id(), incarnation, seed)),
       started_at_(now),
       unix_seconds_at_start_(unix_seconds),
@@ -133,6 +138,7 @@ void node::leave(instant now) {
 void node::on_payload(instant now, const node_id& from, const std::string& from_address,
                       std::span<const std::uint8_t> bytes) {
     ++stats_.payloads_received;
+    set_actor_clock(now);
     auto outer = wire::decode(bytes);
     if (!outer) {
         reject(now, from, outer.failure().message);
@@ -171,6 +177,7 @@ void node::on_payload(instant now, const node_id& from, const std::string& from_
 }
 
 void node::on_tick(instant now) {
+    set_actor_clock(now);
     membership_.on_tick(now);
     dht_.on_tick(now, unix_seconds_at(now));
     if (replicas_.next_deadline() <= now) {
@@ -194,7 +201,7 @@ std::vector<effect> node::take_effects() { return std::exchange(effects_, {}); }
 
 instant node::next_deadline() const {
     return std::min({membership_.next_deadline(), dht_.next_deadline(),
-                     replicas_.next_deadline()});
+                     replicas_.next_deadline(), actors_.next_due()});
 }
 
 replica::group_id node::kv_group_of(std::string_view key) {
@@ -212,23 +219,13 @@ void node::replica_recover(instant now, const replica::group_id& group,
     collect(now);
 }
 
-result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
-                                      const replica::kv::command& body,
-                                      std::optional<replica::request_id> request) {
-    if (key.empty() || key.size() > kv_key_size_max) {
-        return make_error(errc::invalid_argument,
-                          "a kv key is 1.." + std::to_string(kv_key_size_max) + " bytes");
-    }
-    const replica::group_id group = kv_group_of(key);
+std::vector<node_id> node::closest_alive(const replica::group_id& group) const {
     std::vector<node_id> alive;
     for (const auto& member : membership_.members()) {
         if (member.update.state == membership::member_state::alive ||
             member.update.state == membership::member_state::suspect) {
             alive.push_back(member.update.id);
         }
-    }
-    if (alive.empty()) {
-        return make_error(errc::unavailable, "no member is known to host the key");
     }
     // Closest first: the order in which the group is looked for.
     const std::size_t count = std::min(limits_.replica_locate_width, alive.size());
@@ -237,24 +234,118 @@ result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
                           return a.distance_to(group) < b.distance_to(group);
                       });
     alive.resize(count);
-    const std::size_t group_size = std::min(limits_.replica_group_size, count);
-    std::optional<kv_client> own;
-    if (!request) {
-        if (kv_clients_idle_.empty()) {
-            kv_clients_idle_.push_back(kv_client{kv_client_base_ + kv_clients_made_++, 0});
-        }
-        own = kv_clients_idle_.back();
-        own->sequence += 1;
-        request = replica::request_id{own->id, own->sequence};
+    return alive;
+}
+
+replica::request_id node::take_client() {
+    if (kv_clients_idle_.empty()) {
+        kv_clients_idle_.push_back(kv_client{kv_client_base_ + kv_clients_made_++, 0});
     }
-    auto id = replicas_.submit(now, group, std::move(alive), group_size, *request,
-                               replica::kv::encode_command(body));
-    if (id && own) {
+    auto& own = kv_clients_idle_.back();
+    own.sequence += 1;
+    return replica::request_id{own.id, own.sequence};
+}
+
+result<std::uint64_t> node::submit_with_client(instant now, const replica::group_id& group,
+                                               std::vector<node_id> candidates,
+                                               std::string command, bool may_create) {
+    if (candidates.empty()) {
+        return make_error(errc::unavailable, "no member is known to host it");
+    }
+    const std::size_t group_size = std::min(limits_.replica_group_size, candidates.size());
+    const replica::request_id request = take_client();
+    auto id = replicas_.submit(now, group, std::move(candidates), group_size, request,
+                               std::move(command), may_create);
+    if (id) {
+        kv_clients_busy_[*id] = kv_clients_idle_.back();
         kv_clients_idle_.pop_back();
-        kv_clients_busy_[*id] = *own;
+    }
+    return id;
+}
+
+result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
+                                      const replica::kv::command& body,
+                                      std::optional<replica::request_id> request) {
+    if (key.empty() || key.size() > kv_key_size_max) {
+        return make_error(errc::invalid_argument,
+                          "a kv key is 1.." + std::to_string(kv_key_size_max) + " bytes");
+    }
+    set_actor_clock(now);
+    const replica::group_id group = kv_group_of(key);
+    auto alive = closest_alive(group);
+    result<std::uint64_t> id = make_error(errc::unavailable, "no member is known to host the key");
+    if (!request) {
+        id = submit_with_client(now, group, std::move(alive), replica::kv::encode_command(body),
+                                true);
+    } else if (!alive.empty()) {
+        const std::size_t group_size = std::min(limits_.replica_group_size, alive.size());
+        id = replicas_.submit(now, group, std::move(alive), group_size, *request,
+                              replica::kv::encode_command(body));
     }
     collect(now);
     return id;
+}
+
+result<std::uint64_t> node::actor_submit(instant now, const actors::json& request,
+                                         bool may_create) {
+    const std::string name = request.value("name", "");
+    if (auto valid = actors::validate_name(name, limits_.actors.records); !valid) {
+        return valid.failure();
+    }
+    set_actor_clock(now);
+    const replica::group_id group = actor_group_of(name);
+    auto id = submit_with_client(now, group, closest_alive(group), actors::encode_request(request),
+                                 may_create);
+    if (id) {
+        actor_requests_.insert(*id);
+    }
+    collect(now);
+    return id;
+}
+
+replica::group_id node::actor_group_of(std::string_view name) {
+    std::string material("reef.actor");
+    material.push_back('\0');
+    material.append(name);
+    const auto digest = crypto::blake2b_256(
+        {reinterpret_cast<const std::uint8_t*>(material.data()), material.size()});
+    return replica::group_id{digest};
+}
+
+void node::set_actor_clock(instant now) {
+    const std::int64_t elapsed_ms = std::max<std::int64_t>((now - started_at_).ns() / 1'000'000, 0);
+    actors_.set_clock(now, unix_seconds_at_start_ * 1000 + static_cast<std::uint64_t>(elapsed_ms));
+}
+
+std::size_t node::pump_actors(instant now) {
+    set_actor_clock(now);
+    auto due = actors_.due_requests([this](const replica::group_id& group) {
+        const auto* core = replicas_.find(group);
+        return core != nullptr && core->current_role() == replica::role::leader;
+    });
+    for (auto& out : due) {
+        const replica::group_id group = actor_group_of(out.to);
+        std::vector<node_id> candidates;
+        if (const auto* core = replicas_.find(group); core != nullptr) {
+            // One of this node's own actors (a chore): its members, this leader first.
+            candidates.push_back(self_);
+            for (const auto& member : core->members()) {
+                if (member != self_) {
+                    candidates.push_back(member);
+                }
+            }
+        } else {
+            candidates = closest_alive(group);
+        }
+        auto id = submit_with_client(now, group, std::move(candidates), std::move(out.command),
+                                     out.may_create);
+        if (id) {
+            courier_requests_[*id] = out.token;
+        } else {
+            actors_.on_request_done(out.token, id.failure());
+        }
+    }
+    return due.size();
 }
 
 void node::reject(instant now, const node_id& from, std::string reason) {
@@ -297,6 +388,11 @@ void node::collect(instant now) {
         }
     }
     collect_replicas(now);
+    // Answers to the courier's requests may make more work due at once (an acknowledgement to
+    // record, the next message to a destination); a few rounds take it, the deadline the rest.
+    for (int round = 0; round < 4 && pump_actors(now) > 0; ++round) {
+        collect_replicas(now);
+    }
     for (auto& produced_effect : dht_.take_effects()) {
         if (auto* send = std::get_if<dht::send_message>(&produced_effect)) {
             ++stats_.payloads_sent;
@@ -405,6 +501,18 @@ void node::collect_replica_batch(instant now, std::vector<replica::host_effect>&
                 client != kv_clients_busy_.end()) {
                 kv_clients_idle_.push_back(client->second);
                 kv_clients_busy_.erase(client);
+            }
+            if (auto courier = courier_requests_.find(finished.id);
+                courier != courier_requests_.end()) {
+                const std::uint64_t token = courier->second;
+                courier_requests_.erase(courier);
+                actors_.on_request_done(token, finished.answer);
+                continue;
+            }
+            if (actor_requests_.erase(finished.id) > 0) {
+                effects_.emplace_back(std::in_place_type<actor_done>, finished.id,
+                                      std::move(finished.answer));
+                continue;
             }
             result<replica::kv::answer> answer =
                 finished.answer ? replica::kv::decode_answer(*finished.answer)

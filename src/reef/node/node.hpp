@@ -25,17 +25,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "reef/actors/actor_table.hpp"
 #include "reef/base/ids.hpp"
 #include "reef/base/result.hpp"
 #include "reef/base/time.hpp"
 #include "reef/crypto/identity.hpp"
 #include "reef/dht/kademlia.hpp"
+#include "reef/node/applications.hpp"
 #include "reef/replica/host.hpp"
 #include "reef/replica/kv.hpp"
 #include "reef/membership/config.hpp"
@@ -47,6 +51,7 @@ struct config {
     membership::config membership;
     dht::kademlia_config dht;
     replica::host_config replica;
+    actors::table_config actors;
     /// Members of a replica group (R): the alive members closest to its key when it is created.
     std::size_t replica_group_size = 3;
     /// Nodes asked whether they host a group before it is created: the alive members closest to
@@ -98,8 +103,22 @@ struct kv_done {
     result<replica::kv::answer> answer;
 };
 
+/// An actor request started with actor_submit() finished: the actor's answer (a JSON object
+/// with "ok", see actors::actor_table), or why the request could not be carried out
+/// (not_found: no such actor, timeout, unavailable, resource_exhausted).
+struct actor_done {
+    std::uint64_t id = 0;
+    result<std::string> answer;
+};
+
+/// A line an actor's handler logged (ctx.log or print), on the node that ran it.
+struct actor_log {
+    std::string actor;
+    std::string line;
+};
+
 using effect = std::variant<persist_incarnation, send_payload, payload_rejected, member_changed,
-                            dht_done, replica_write, kv_done>;
+                            dht_done, replica_write, kv_done, actor_done, actor_log>;
 
 struct node_stats {
     std::uint64_t payloads_received = 0;
@@ -155,6 +174,15 @@ public:
     [[nodiscard]] result<std::uint64_t> kv_submit(
         instant now, std::string_view key, const replica::kv::command& body,
         std::optional<replica::request_id> request = std::nullopt);
+    /// Send `request` (an actors request object: "op" spawn, deliver, inspect or steer, and
+    /// "name") to the actor it names. Its group is located like a kv key's; only a spawn may
+    /// create it (`may_create`), anything else to an actor no node hosts ends with not_found.
+    /// The answer comes as an actor_done effect with the returned id.
+    /// Errors: invalid_argument (a bad name), unavailable, resource_exhausted.
+    [[nodiscard]] result<std::uint64_t> actor_submit(instant now, const actors::json& request,
+                                                     bool may_create);
+    /// The group of actor `name`: BLAKE2b-256("reef.actor" 0x00 name).
+    static replica::group_id actor_group_of(std::string_view name);
     /// The group of kv register `key`: BLAKE2b-256("reef.kv" 0x00 key).
     static replica::group_id kv_group_of(std::string_view key);
     /// Longest kv key.
@@ -176,6 +204,7 @@ public:
     const dht::kademlia& dht() const { return dht_; }
     const replica::host& replicas() const { return replicas_; }
     const replica::kv::registers& kv_registers() const { return registers_; }
+    const actors::actor_table& actors() const { return actors_; }
     /// Wall-clock unix seconds at `now`, as derived from the construction time.
     std::uint64_t unix_seconds_at(instant now) const;
 
@@ -185,6 +214,16 @@ private:
     void reject(instant now, const node_id& from, std::string reason);
     void collect(instant now);
     void collect_replicas(instant now);
+    /// The actors' courier: send what actors this node leads have to deliver.
+    std::size_t pump_actors(instant now);
+    void set_actor_clock(instant now);
+    /// The alive members closest to `group`, closest first, at most replica_locate_width.
+    std::vector<node_id> closest_alive(const replica::group_id& group) const;
+    /// A request id for a request that brings none (see kv_client below).
+    replica::request_id take_client();
+    [[nodiscard]] result<std::uint64_t> submit_with_client(
+        instant now, const replica::group_id& group, std::vector<node_id> candidates,
+        std::string command, bool may_create);
     void collect_replica_batch(instant now, std::vector<replica::host_effect>& batch);
     /// This node leads `group`: replace its members that membership says are gone.
     void repair_group(instant now, const replica::group_id& group,
@@ -198,8 +237,13 @@ private:
     std::string address_;
     membership::swim membership_;
     dht::kademlia dht_;
-    replica::kv::registers registers_;  // before replicas_, which applies entries to it
+    replica::kv::registers registers_;  // before replicas_, which applies entries to them
+    actors::actor_table actors_;
+    applications applications_;
     replica::host replicas_;
+    // Host request ids of actor requests: a client's (actor_submit) or the courier's (token).
+    std::set<std::uint64_t> actor_requests_;
+    std::map<std::uint64_t, std::uint64_t> courier_requests_;
     // Request ids for kv requests that bring none: each outstanding request holds a client of
     // its own (a client has one request outstanding at a time, or the exactly-once table would
     // take a later sequence overtaking an earlier one for a retry), returned when it ends.

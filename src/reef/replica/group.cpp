@@ -23,8 +23,9 @@ std::pair<std::uint64_t, std::uint64_t> last_of(const epoch_promise& p) {
 
 status group_config::validate() const {
     if (command_size_max == 0 || append_entries_max == 0 || uncommitted_max == 0 ||
-        log_retained_max == 0) {
-        return make_error(errc::invalid_argument, "replica group limits must be > 0");
+        log_retained_max == 0 || append_bytes_max < command_size_max) {
+        return make_error(errc::invalid_argument,
+                          "replica group limits must be > 0, and an append must hold a command");
     }
     if (resend_interval <= duration{} || epoch_change_timeout <= duration{}) {
         return make_error(errc::invalid_argument, "replica group timeouts must be > 0");
@@ -156,6 +157,13 @@ std::uint64_t group::last_index() const {
         return log_.back().index;
     }
     return base_ ? base_->last_index : 0;
+}
+
+std::span<const entry> group::unapplied() const {
+    const auto first = std::find_if(log_.begin(), log_.end(), [this](const entry& e) {
+        return e.index > applied_index_;
+    });
+    return {first, log_.end()};
 }
 
 std::uint64_t group::last_epoch() const {
@@ -461,11 +469,17 @@ void group::send_append(instant now, const node_id& to) {
     const auto prev_epoch = epoch_at(out.prev_index);
     REEF_ASSERT(prev_epoch.has_value());
     out.prev_epoch = *prev_epoch;
+    // Bounded by count and by bytes (with a snapshot's state), so the message fits a frame;
+    // the first entry always goes.
+    std::size_t bytes = out.base ? out.base->state.size() : 0;
     for (std::uint64_t i = progress.next; i <= last_index(); ++i) {
-        if (out.entries.size() >= limits_.append_entries_max) {
+        const auto& next = log_[static_cast<std::size_t>(i - base_index - 1)];
+        if (out.entries.size() >= limits_.append_entries_max ||
+            (!out.entries.empty() && bytes + next.command.size() > limits_.append_bytes_max)) {
             break;
         }
-        out.entries.push_back(log_[static_cast<std::size_t>(i - base_index - 1)]);
+        bytes += next.command.size();
+        out.entries.push_back(next);
     }
     progress.resend_at = now + limits_.resend_interval;
     progress.commit_sent = commit_index_;

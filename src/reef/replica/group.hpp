@@ -56,15 +56,18 @@
 namespace reef::replica {
 
 struct group_config {
-    /// Largest command accepted by submit().
-    std::size_t command_size_max = 4096;
-    /// Entries in one append message.
+    /// Largest command accepted by submit() (an actor's entry carries its new state and the
+    /// messages it sends).
+    std::size_t command_size_max = 16 * 1024;
+    /// Entries in one append message, and their command bytes (with a snapshot's state): the
+    /// first entry always goes, so a message stays within a transport frame.
     std::size_t append_entries_max = 64;
+    std::size_t append_bytes_max = 256 * 1024;
     /// Entries submitted but not yet committed, at the leader; more are refused (backpressure).
     std::size_t uncommitted_max = 1024;
     /// Entries kept after the snapshot before compact() is asked for (compaction_due). With the
     /// command bound it keeps a promise (the whole retained log) within one wire message.
-    std::size_t log_retained_max = 128;
+    std::size_t log_retained_max = 32;
     /// An epoch change that fails doubles its timeout, up to this many times, so a group that
     /// cannot reach a majority (or a removed member that has not learned it) backs off.
     std::uint32_t epoch_change_backoff_max = 2;
@@ -178,6 +181,9 @@ public:
     std::uint64_t commit_index() const { return commit_index_; }
     std::uint64_t applied_index() const { return applied_index_; }
     std::uint64_t last_index() const;
+    /// The entries after applied_index(), committed or not (the tail a leader's application has
+    /// not applied yet).
+    std::span<const entry> unapplied() const;
     /// The member set in force (see "Member changes" above).
     const std::vector<node_id>& members() const { return members_; }
     /// A committed member change removed this node: the group is no longer its business.

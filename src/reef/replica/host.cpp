@@ -151,7 +151,7 @@ void host::recover(instant now, const group_id& id, durable_state state) {
 
 result<std::uint64_t> host::submit(instant now, const group_id& id,
                                    std::vector<node_id> candidates, std::size_t group_size,
-                                   request_id request, std::string command) {
+                                   request_id request, std::string command, bool may_create) {
     auto sorted = candidates;
     std::sort(sorted.begin(), sorted.end());
     if (candidates.empty() || candidates.size() > limits_.members_max ||
@@ -173,8 +173,8 @@ result<std::uint64_t> host::submit(instant now, const group_id& id,
     ++stats_.requests_submitted;
     const std::uint64_t id_of_request = next_id_++;
     auto& waiting = pending_[id_of_request];
-    waiting = pending{id, std::move(candidates), group_size, {}, {}, {}, false, request,
-                      std::move(command), node_id{}, now + limits_.retry_interval,
+    waiting = pending{id,      std::move(candidates), group_size, {}, {}, {}, false, may_create,
+                      request, std::move(command), node_id{}, now + limits_.retry_interval,
                       now + limits_.request_timeout};
     retarget(waiting);
     send_request(now, id_of_request, waiting);
@@ -297,7 +297,13 @@ void host::accept(instant now, const node_id& requester, const client_request& a
         reply(hosted(std::nullopt));
         return;
     }
-    auto index = core->submit(now, asked.request, asked.command);
+    auto prepared = app_.prepare(asked.group, *core, asked.request, asked.command);
+    if (auto* now_answer = std::get_if<application::answer_now>(&prepared)) {
+        reply(client_answer{0, true, std::move(now_answer->answer), {}, core->members(), {}});
+        return;
+    }
+    auto index = core->submit(now, asked.request,
+                              std::move(std::get<application::append_command>(prepared).command));
     if (!index) {
         reply(hosted(std::nullopt));
         return;
@@ -374,6 +380,10 @@ void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pendin
     }
     if (waiting.unknown_at.size() == waiting.candidates.size()) {
         // No candidate hosts it: this is the group's first use.
+        if (!waiting.may_create) {
+            finish(id, make_error(errc::not_found, "no node hosts this group"));
+            return;
+        }
         ++stats_.creations_asked;
         waiting.create = true;
         waiting.target = node_id{};

@@ -59,6 +59,26 @@ public:
     /// Drop the state of `group` from memory (the group was evicted; it is rebuilt from its
     /// snapshot and log, through install and apply, when the group is loaded again).
     virtual void forget(const group_id& group) = 0;
+
+    /// What the leader does with a client request before its log sees it: append a command
+    /// (the request's own, or one the application computed from it, such as the result of
+    /// running an actor's handler), or answer at once without an entry (a refusal such as
+    /// "busy"). `core` is the group, led by this node; its entries after applied_index() are
+    /// the ones the application has not applied yet. The default appends the request as is.
+    struct append_command {
+        std::string command;
+    };
+    struct answer_now {
+        std::string answer;
+    };
+    using preparation = std::variant<append_command, answer_now>;
+    virtual preparation prepare(const group_id& group, const class group& core,
+                                const request_id& request, std::string command) {
+        (void)group;
+        (void)core;
+        (void)request;
+        return append_command{std::move(command)};
+    }
 };
 
 struct host_config {
@@ -161,12 +181,12 @@ public:
     void attach_store(storage& store);
     /// Send `command` to `group`. `candidates` are the nodes most likely to host it, closest
     /// first (at most members_max, unique); if none of them hosts it, it is created on the first
-    /// `group_size` of them. Returns this host's id for the request; the answer comes as
-    /// request_done.
+    /// `group_size` of them, unless `may_create` is false: then the request ends with not_found.
+    /// Returns this host's id for the request; the answer comes as request_done.
     [[nodiscard]] result<std::uint64_t> submit(instant now, const group_id& group,
                                                std::vector<node_id> candidates,
                                                std::size_t group_size, request_id request,
-                                               std::string command);
+                                               std::string command, bool may_create = true);
     void on_message(instant now, const node_id& from, const host_message& incoming);
     /// Membership says `member` is dead. Returns the groups this node leads that count it as a
     /// member, for the driver to replace it (change_members).
@@ -201,6 +221,7 @@ private:
         // cannot keep sending the request between each other.
         std::vector<node_id> refused_by;
         bool create = false;              // every candidate answered "unknown"
+        bool may_create = true;           // else "every candidate answered unknown" ends it
         request_id request;
         std::string command;
         node_id target;

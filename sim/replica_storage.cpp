@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "reef/base/assert.hpp"
 
@@ -114,6 +116,23 @@ void replica_storage::fail_syncs(prng& faults, double probability) {
     REEF_ASSERT(probability <= 1.0);
     faults_ = probability > 0.0 ? &faults : nullptr;
     sync_failure_probability_ = probability;
+}
+
+void stage_write(replica::storage& storage, const replica::host_persist& write) {
+    std::visit(
+        [&](const auto& what) {
+            using kind = std::decay_t<decltype(what)>;
+            if constexpr (std::is_same_v<kind, replica::persist_promise>) {
+                storage.save_promise(write.group, what.epoch, what.members);
+            } else if constexpr (std::is_same_v<kind, replica::persist_entries>) {
+                storage.append(write.group, what.entries);
+            } else if constexpr (std::is_same_v<kind, replica::persist_commit>) {
+                storage.save_commit(write.group, what.commit_index);
+            } else {
+                storage.save_snapshot(write.group, what.base);
+            }
+        },
+        write.write);
 }
 
 } // namespace reef::sim

@@ -20,6 +20,7 @@
 
 #include "reef/base/prng.hpp"
 #include "reef/base/result.hpp"
+#include "reef/replica/host.hpp"
 #include "reef/replica/storage.hpp"
 #include "reef/replica/types.hpp"
 
@@ -63,5 +64,9 @@ private:
     std::uint64_t syncs_count_ = 0;
     std::uint64_t sync_failures_count_ = 0;
 };
+
+/// Stage one of a host's persist effects in `storage`, as every driver of a replica::host does
+/// before it syncs the batch.
+void stage_write(replica::storage& storage, const replica::host_persist& write);
 
 } // namespace reef::sim

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "address.hpp"
 
@@ -84,5 +85,18 @@ struct kv_options {
 int run_kv(const global_options& global, const kv_options& options);
 /// `reef kv group KEY`: the node's own view of KEY's replica group (no network round trip).
 int run_kv_group(const global_options& global, const std::string& key);
+
+/// The actor commands (`reef run|spawn|send|state|pause|resume|step|mailbox|ps|kill`).
+struct actor_options {
+    std::string verb;
+    std::string name;          // the actor (or process id); run: an optional process id
+    std::string program_path;  // run, spawn
+    std::string module;        // spawn: the program's actor kind (a global table), if any
+    std::vector<std::string> args;  // run: the program's arguments
+    std::string body_text;     // send: the message; spawn: --args (JSON)
+    std::string set_file;      // state --set FILE
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> request;  // send --request-id
+};
+int run_actor(const global_options& global, const actor_options& options);
 
 } // namespace reef::cli

@@ -68,6 +68,13 @@ struct command_line {
     std::vector<std::string> kv_cas_values;
     std::string kv_by_text = "1";
     std::string kv_request_text;
+    std::string actor_name;
+    std::string actor_program;
+    std::string actor_module;
+    std::vector<std::string> actor_args;
+    std::string actor_body;
+    std::string actor_set_file;
+    std::string actor_request_text;
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
@@ -247,6 +254,63 @@ int dispatch_kv(const CLI::App& kv, const global_options& global, const command_
     return run_kv(global, options);
 }
 
+void define_actor_commands(CLI::App& app, command_line& line) {
+    const std::string actor_help = "The actor's name (a process id for a process's root)";
+    auto* run = app.add_subcommand(
+        "run", "Start a process: PROGRAM's init(args, ctx) runs as its root actor; print its id");
+    run->add_option("PROGRAM", line.actor_program, "A Lua program file")->required();
+    run->add_option("ARGS", line.actor_args, "Arguments, given to init as args.argv");
+    run->add_option("--id", line.actor_name, "The process id (default: a new random one)")
+        ->check(not_empty("--id"));
+    auto* spawn = app.add_subcommand("spawn", "Start one actor NAME running PROGRAM");
+    spawn->add_option("NAME", line.actor_name, actor_help)->required();
+    spawn->add_option("PROGRAM", line.actor_program, "A Lua program file")->required();
+    spawn->add_option("--args", line.actor_body, "init's args, as JSON (default {})")
+        ->type_name("JSON");
+    spawn->add_option("--kind", line.actor_module,
+                      "The program's actor kind to run (a global table with init and handle)");
+    auto* send = app.add_subcommand("send", "Send the JSON message to ACTOR (exactly once)");
+    send->add_option("ACTOR", line.actor_name, actor_help)->required();
+    send->add_option("MESSAGE", line.actor_body, "The message, as JSON")->required();
+    send->add_option("--request-id", line.actor_request_text,
+                     "This message's id, CLIENT:SEQUENCE: retrying with the same id delivers it "
+                     "once (use a growing SEQUENCE for each new message)")
+        ->type_name("CLIENT:SEQ")
+        ->check(checked_by(parse_request_id, ""));
+    auto* state = app.add_subcommand("state", "Print ACTOR's state, or replace it (--set)");
+    state->add_option("ACTOR", line.actor_name, actor_help)->required();
+    state->add_option("--set", line.actor_set_file,
+                      "Replace the state with this JSON file's (the actor must be paused)")
+        ->type_name("FILE");
+    for (const auto& [verb, help] :
+         {std::pair{"pause", "Pause ACTOR: messages wait in its mailbox"},
+          std::pair{"resume", "Resume ACTOR: its mailbox is delivered in order"},
+          std::pair{"step", "Deliver exactly one message to a paused ACTOR"},
+          std::pair{"mailbox", "List the messages waiting for ACTOR"},
+          std::pair{"kill", "Stop a process (or any actor) and every actor under it"}}) {
+        app.add_subcommand(verb, help)
+            ->add_option("ACTOR", line.actor_name, actor_help)
+            ->required();
+    }
+    app.add_subcommand("ps", "List processes and their actors: status, node, mailbox, state size");
+}
+
+int dispatch_actor(const CLI::App& command, const global_options& global,
+                   const command_line& line) {
+    actor_options options;
+    options.verb = command.get_name();
+    options.name = line.actor_name;
+    options.program_path = line.actor_program;
+    options.module = line.actor_module;
+    options.args = line.actor_args;
+    options.body_text = line.actor_body;
+    options.set_file = line.actor_set_file;
+    if (!line.actor_request_text.empty()) {
+        options.request = *parse_request_id(line.actor_request_text);
+    }
+    return run_actor(global, options);
+}
+
 void define_commands(CLI::App& app, command_line& line) {
     auto* init = app.add_subcommand("init", "Create the cluster key and print how machines join");
     init->add_option("--cluster-key", line.key_text,
@@ -284,6 +348,7 @@ void define_commands(CLI::App& app, command_line& line) {
     app.add_subcommand("leave", "Ask the node to leave the cluster gracefully and stop");
     define_dht_commands(app, line);
     define_kv_commands(app, line);
+    define_actor_commands(app, line);
     std::vector<CLI::App*> commands = app.get_subcommands({});
     for (const char* group : {"dht", "kv"}) {
         for (auto* nested : app.get_subcommand(group)->get_subcommands({})) {
@@ -380,6 +445,12 @@ int dispatch(const CLI::App& app, const command_line& line) {
     }
     if (name == "kv") {
         return dispatch_kv(*command, global, line);
+    }
+    for (const char* verb : {"run", "spawn", "send", "state", "pause", "resume", "step", "mailbox",
+                             "ps", "kill"}) {
+        if (name == verb) {
+            return dispatch_actor(*command, global, line);
+        }
     }
     REEF_ASSERT(name == "leave");
     return run_leave(global);

@@ -475,7 +475,7 @@ private:
         std::vector<replica::group_id> repairs;
         for (const auto& one : produced) {
             if (const auto* write = std::get_if<replica::host_persist>(&one)) {
-                stage(state.storage, *write);
+                stage_write(state.storage, *write);
             }
         }
         REEF_ASSERT(state.storage.sync().ok());
@@ -503,23 +503,6 @@ private:
             state.core->check_invariants();
         }
         arm(node);
-    }
-
-    static void stage(replica_storage& storage, const replica::host_persist& write) {
-        std::visit(
-            [&](const auto& what) {
-                using kind = std::decay_t<decltype(what)>;
-                if constexpr (std::is_same_v<kind, replica::persist_promise>) {
-                    storage.save_promise(write.group, what.epoch, what.members);
-                } else if constexpr (std::is_same_v<kind, replica::persist_entries>) {
-                    storage.append(write.group, what.entries);
-                } else if constexpr (std::is_same_v<kind, replica::persist_commit>) {
-                    storage.save_commit(write.group, what.commit_index);
-                } else {
-                    storage.save_snapshot(write.group, what.base);
-                }
-            },
-            write.write);
     }
 
     void send_message(node_index from, node_index to, std::string bytes) {

@@ -13,5 +13,6 @@ scenario restart_scenario();
 scenario dht_scenario();
 scenario dht_protocol_scenario();
 scenario kv_linearizability_scenario();
+scenario actor_counters_scenario();
 
 } // namespace reef::sim::detail

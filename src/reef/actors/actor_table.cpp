@@ -148,7 +148,14 @@ replica::application::preparation actor_table::prepare(const replica::group_id& 
     }
     actor_record& current = speculative(group, core);
     prepare_seed_ = seed_for(core);
-    const json step = decide(current, find(group), *asked);
+    json step;
+    try {
+        step = decide(current, find(group), *asked);
+    } catch (const json::exception&) {
+        // A field of the wrong type (a name that is a number, a sequence that is text, a
+        // supervision table with text for a count): refused, like any malformed request.
+        return answer_now{failure("malformed actor request: a field has the wrong type").dump()};
+    }
     if (const auto now_answer = step.find("answer_now"); now_answer != step.end()) {
         if (retryable(*now_answer)) {
             ++stats_.busy;

@@ -1,6 +1,9 @@
 #include "reef/actors/record.hpp"
 
 #include <algorithm>
+#include <initializer_list>
+#include <limits>
+#include <type_traits>
 
 #include "reef/base/assert.hpp"
 
@@ -23,12 +26,52 @@ result<T> field(const json& value, std::string_view key) {
     if (found == value.end()) {
         return make_error(errc::invalid_argument, "missing field \"" + std::string(key) + "\"");
     }
+    const auto wrong_type = [&] {
+        return make_error(errc::invalid_argument, "field \"" + std::string(key) +
+                                                      "\" has the wrong type");
+    };
+    if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>) {
+        // nlohmann converts negative, fractional and boolean values without complaint; a count
+        // or a sequence must be a whole number in range. (Lua integers arrive signed.)
+        if (!found->is_number_integer() ||
+            (!found->is_number_unsigned() && found->template get<std::int64_t>() < 0) ||
+            found->template get<std::uint64_t>() > std::numeric_limits<T>::max()) {
+            return wrong_type();
+        }
+    }
     try {
         return found->template get<T>();
     } catch (const json::exception&) {
-        return make_error(errc::invalid_argument, "field \"" + std::string(key) +
-                                                      "\" has the wrong type");
+        return wrong_type();
     }
+}
+
+/// Reads field `key` into `out` when present (absent: `out` keeps its default). A present field
+/// of the wrong type is an error: records and steps come from other nodes, and a value guessed
+/// at would hide a bug or an attack.
+template <typename T>
+status optional_field(const json& value, std::string_view key, T& out) {
+    if (!value.contains(key)) {
+        return {};
+    }
+    auto read = field<T>(value, key);
+    if (!read) {
+        return read.failure();
+    }
+    out = std::move(*read);
+    return {};
+}
+
+/// A present member `key` of `value` must have type `kind` (absent is fine).
+status expect_kind(const json& value, std::string_view key, json::value_t kind) {
+    const auto found = value.find(key);
+    if (found != value.end() && found->type() != kind) {
+        return make_error(errc::invalid_argument, "field \"" + std::string(key) + "\" must be " +
+                                                      (kind == json::value_t::array
+                                                           ? "an array"
+                                                           : "an object"));
+    }
+    return {};
 }
 
 /// Member `key` of `value` when it is an array (an object for object_at), else an empty one;
@@ -114,8 +157,53 @@ status add_timers(actor_record& record, const json& step) {
         record.timers[++record.timers_made] = timer{*due, item.value("body", json())};
     }
     for (const auto& id : array_at(step, "cancel")) {
-        if (id.is_number_unsigned()) {
+        // The leader applies a step before it is encoded, when ids from Lua are still signed
+        // integers; after decoding they are unsigned. Both must cancel alike.
+        if (id.is_number_integer() && (id.is_number_unsigned() || id.get<std::int64_t>() >= 0)) {
             record.timers.erase(id.get<std::uint64_t>());
+        }
+    }
+    return {};
+}
+
+/// Checks the parts of a create, handled or steer step that are applied after the record has
+/// started to change, so a malformed step is refused before it changes anything.
+status check_step(const json& step) {
+    for (const char* key : {"sends", "timers", "cancel"}) {
+        if (auto kind = expect_kind(step, key, json::value_t::array); !kind) {
+            return kind;
+        }
+    }
+    for (const char* key : {"mailbox", "stop"}) {
+        if (const auto found = step.find(key); found != step.end() && !found->is_boolean()) {
+            return make_error(errc::invalid_argument,
+                              "field \"" + std::string(key) + "\" must be a boolean");
+        }
+    }
+    if (const auto found = step.find("status"); found != step.end()) {
+        if (!found->is_string() || (*found != "running" && *found != "failed")) {
+            return make_error(errc::invalid_argument, "a step's status must be running or failed");
+        }
+    }
+    for (const auto& item : array_at(step, "sends")) {
+        if (!item.is_object()) {
+            return make_error(errc::invalid_argument, "a send must be an object");
+        }
+        auto to = field<std::string>(item, "to");
+        auto kind = field<std::string>(item, "kind");
+        if (!to || !kind) {
+            return make_error(errc::invalid_argument, "a send needs to and kind");
+        }
+        if (*kind != "message" && *kind != "spawn" && *kind != "control") {
+            return make_error(errc::invalid_argument, "unknown send kind \"" + *kind + "\"");
+        }
+    }
+    for (const auto& item : array_at(step, "timers")) {
+        if (!item.is_object()) {
+            return make_error(errc::invalid_argument, "a timer must be an object");
+        }
+        if (auto due = field<std::uint64_t>(item, "due_ms"); !due) {
+            return due.failure();
         }
     }
     return {};
@@ -127,6 +215,9 @@ json apply_handled(actor_record& record, const json& step, std::uint64_t index,
     auto sequence = field<std::uint64_t>(step, "sequence");
     if (!from || !sequence) {
         return failure("a handled step needs from and sequence");
+    }
+    if (auto checked = check_step(step); !checked) {
+        return failure(checked.failure().message);
     }
     if (step.value("mailbox", false)) {
         if (record.mailbox.empty()) {
@@ -176,7 +267,10 @@ json apply_handled(actor_record& record, const json& step, std::uint64_t index,
 }
 
 json apply_steer(actor_record& record, const json& step) {
-    const std::string op = step.value("op", "");
+    if (auto checked = check_step(step); !checked) {
+        return failure(checked.failure().message);
+    }
+    const std::string op = field_or<std::string>(step, "op", "");
     if (op == "pause") {
         record.paused = true;
     } else if (op == "resume") {
@@ -291,11 +385,36 @@ json to_json(const actor_record& record) {
 
 namespace {
 
+/// The first failure among `reads`, or success.
+status first_failure(std::initializer_list<status> reads) {
+    for (const auto& read : reads) {
+        if (!read) {
+            return read;
+        }
+    }
+    return {};
+}
+
 status read_collections(actor_record& out, const json& value) {
+    if (auto kinds = first_failure({expect_kind(value, "senders", json::value_t::object),
+                                    expect_kind(value, "sent", json::value_t::object),
+                                    expect_kind(value, "outbox", json::value_t::array),
+                                    expect_kind(value, "mailbox", json::value_t::array),
+                                    expect_kind(value, "timers", json::value_t::array)});
+        !kinds) {
+        return kinds;
+    }
     for (const auto& [from, last] : object_at(value, "senders").items()) {
-        out.senders[from] = remembered{field_or<std::uint64_t>(last, "sequence", 0),
-                                       last.value("answer", json()),
-                                       field_or<std::uint64_t>(last, "used_at", 0)};
+        if (!last.is_object()) {
+            return make_error(errc::invalid_argument, "a sender's entry must be an object");
+        }
+        remembered kept{0, last.value("answer", json()), 0};
+        if (auto read = first_failure({optional_field(last, "sequence", kept.sequence),
+                                       optional_field(last, "used_at", kept.used_at)});
+            !read) {
+            return read;
+        }
+        out.senders[from] = std::move(kept);
     }
     for (const auto& [to, sequence] : object_at(value, "sent").items()) {
         if (!sequence.is_number_unsigned()) {
@@ -311,17 +430,32 @@ status read_collections(actor_record& out, const json& value) {
         out.outbox.push_back(std::move(*sent));
     }
     for (const auto& item : array_at(value, "mailbox")) {
-        out.mailbox.push_back(queued{field_or<std::string>(item, "from", ""),
-                                     field_or<std::uint64_t>(item, "sequence", 0),
-                                     item.value("body", json())});
+        if (!item.is_object()) {
+            return make_error(errc::invalid_argument, "a mailbox item must be an object");
+        }
+        queued waiting{"", 0, item.value("body", json())};
+        if (auto read = first_failure({optional_field(item, "from", waiting.from),
+                                       optional_field(item, "sequence", waiting.sequence)});
+            !read) {
+            return read;
+        }
+        out.mailbox.push_back(std::move(waiting));
     }
     for (const auto& item : array_at(value, "timers")) {
-        out.timers[field_or<std::uint64_t>(item, "id", 0)] =
-            timer{field_or<std::uint64_t>(item, "due_ms", 0), item.value("body", json())};
+        if (!item.is_object()) {
+            return make_error(errc::invalid_argument, "a timer must be an object");
+        }
+        std::uint64_t id = 0;
+        timer due{0, item.value("body", json())};
+        if (auto read = first_failure({optional_field(item, "id", id),
+                                       optional_field(item, "due_ms", due.due_ms)});
+            !read) {
+            return read;
+        }
+        out.timers[id] = std::move(due);
     }
-    out.children = field_or<std::vector<std::string>>(value, "children", {});
-    out.restarts_ms = field_or<std::deque<std::uint64_t>>(value, "restarts_ms", {});
-    return {};
+    return first_failure({optional_field(value, "children", out.children),
+                          optional_field(value, "restarts_ms", out.restarts_ms)});
 }
 
 } // namespace
@@ -339,31 +473,48 @@ result<actor_record> record_from_json(const json& value, const record_limits& li
         return valid.failure();
     }
     out.name = *name;
-    out.program = field_or<std::string>(value, "program", "");
+    if (auto policy = expect_kind(value, "policy", json::value_t::object); !policy) {
+        return policy.failure();
+    }
+    const json& policy = object_at(value, "policy");
+    if (auto read = first_failure({
+            optional_field(value, "program", out.program),
+            optional_field(value, "module", out.module),
+            optional_field(value, "parent", out.parent),
+            optional_field(value, "owner", out.owner),
+            optional_field(value, "status", out.status),
+            optional_field(value, "last_error", out.last_error),
+            optional_field(value, "paused", out.paused),
+            optional_field(value, "handled", out.handled),
+            optional_field(value, "failures", out.failures),
+            optional_field(value, "step_index", out.step_index),
+            optional_field(value, "timers_made", out.timers_made),
+            optional_field(value, "children_made", out.children_made),
+            optional_field(policy, "strategy", out.policy.strategy),
+            optional_field(policy, "intensity", out.policy.intensity),
+            optional_field(policy, "period_ms", out.policy.period_ms),
+            optional_field(policy, "backoff_ms", out.policy.backoff_ms),
+            optional_field(policy, "backoff_max_ms", out.policy.backoff_max_ms),
+        });
+        !read) {
+        return read.failure();
+    }
     if (out.program.size() > limits.program_size_max) {
         return make_error(errc::invalid_argument, "the program is larger than " +
                                                       std::to_string(limits.program_size_max) +
                                                       " bytes");
     }
-    out.module = field_or<std::string>(value, "module", "");
-    out.parent = field_or<std::string>(value, "parent", "");
-    out.owner = field_or<std::string>(value, "owner", "");
+    if (out.status != "running" && out.status != "failed" && out.status != "stopped") {
+        return make_error(errc::invalid_argument, "unknown status \"" + out.status + "\"");
+    }
+    const auto& strategy = out.policy.strategy;
+    if (strategy != "one_for_one" && strategy != "one_for_all" && strategy != "rest_for_one" &&
+        strategy != "none") {
+        return make_error(errc::invalid_argument, "unknown supervision strategy \"" + strategy +
+                                                      "\"");
+    }
     out.args = value.value("args", json());
     out.state = value.value("state", json());
-    out.status = field_or<std::string>(value, "status", "running");
-    out.last_error = field_or<std::string>(value, "last_error", "");
-    out.paused = field_or<bool>(value, "paused", false);
-    out.handled = field_or<std::uint64_t>(value, "handled", 0);
-    out.failures = field_or<std::uint64_t>(value, "failures", 0);
-    out.step_index = field_or<std::uint64_t>(value, "step_index", 0);
-    out.timers_made = field_or<std::uint64_t>(value, "timers_made", 0);
-    out.children_made = field_or<std::uint64_t>(value, "children_made", 0);
-    const json policy = value.value("policy", json::object());
-    out.policy.strategy = field_or<std::string>(policy, "strategy", "one_for_one");
-    out.policy.intensity = field_or<std::uint32_t>(policy, "intensity", 3);
-    out.policy.period_ms = field_or<std::uint64_t>(policy, "period_ms", 5000);
-    out.policy.backoff_ms = field_or<std::uint64_t>(policy, "backoff_ms", 100);
-    out.policy.backoff_max_ms = field_or<std::uint64_t>(policy, "backoff_max_ms", 5000);
     if (auto read = read_collections(out, value); !read) {
         return read.failure();
     }
@@ -409,9 +560,12 @@ json apply_step(actor_record& record, const json& step, std::uint64_t index,
     if (!step.is_object()) {
         return failure("a step must be an object");
     }
-    const std::string kind = step.value("step", "");
+    const std::string kind = field_or<std::string>(step, "step", "");
     json answer;
     if (kind == "create") {
+        if (auto checked = check_step(step); !checked) {
+            return failure(checked.failure().message);
+        }
         auto created = record_from_json(step.value("record", json()), limits);
         if (!created) {
             return failure(created.failure().message);

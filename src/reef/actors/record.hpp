@@ -60,6 +60,8 @@ struct supervision {
     std::uint64_t period_ms = 5000;
     std::uint64_t backoff_ms = 100;       // first restart delay, doubling per recent restart
     std::uint64_t backoff_max_ms = 5000;
+
+    bool operator==(const supervision&) const = default;
 };
 
 struct outgoing {
@@ -67,23 +69,31 @@ struct outgoing {
     std::string to;
     std::string kind;           // "message", "spawn" or "control"
     json body;
+
+    bool operator==(const outgoing&) const = default;
 };
 
 struct queued {
     std::string from;
     std::uint64_t sequence = 0;
     json body;
+
+    bool operator==(const queued&) const = default;
 };
 
 struct timer {
     std::uint64_t due_ms = 0; // on the leader's clock (ctx.now)
     json body;
+
+    bool operator==(const timer&) const = default;
 };
 
 struct remembered {
     std::uint64_t sequence = 0;
     json answer;
     std::uint64_t used_at = 0; // the step index, to forget the oldest sender first
+
+    bool operator==(const remembered&) const = default;
 };
 
 struct actor_record {
@@ -127,7 +137,8 @@ std::optional<json> duplicate_answer(const actor_record& record, const std::stri
 bool in_order(const actor_record& record, const std::string& from, std::uint64_t sequence);
 
 /// Applies `step` (validated) to `record` and returns the answer for the request it came from.
-/// A step that does not validate changes nothing and answers {"ok": false, "error": ...}.
+/// A step that does not validate changes nothing but step_index (its entry was applied, as a
+/// refusal) and answers {"ok": false, "error": ...}.
 json apply_step(actor_record& record, const json& step, std::uint64_t index,
                 const record_limits& limits = {});
 

@@ -52,7 +52,9 @@ function __reef_run(kind, module, state, msg, info)
   end
   local result, supervision
   if kind == "init" then
-    if scope.init == nil then result = {} else result = scope.init(msg, ctx) end
+    -- A process's program may call its start event main.
+    local start = scope.init or scope.main
+    if start == nil then result = {} else result = start(msg, ctx) end
     if type(scope.supervision) == "table" then supervision = scope.supervision end
   else
     if type(scope.handle) ~= "function" then

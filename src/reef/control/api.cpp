@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "reef/base/address.hpp"
+#include "reef/control/actors_api.hpp"
 #include "reef/control/dht_api.hpp"
 #include "reef/control/json_support.hpp"
 #include "reef/control/kv_api.hpp"
@@ -181,7 +182,7 @@ struct route {
     std::string_view method;
 };
 
-constexpr std::array<route, 10> routes{{
+constexpr std::array<route, 14> routes{{
     {"/v1/status", "GET"},
     {"/v1/peers", "GET"},
     {"/v1/join", "POST"},
@@ -192,6 +193,10 @@ constexpr std::array<route, 10> routes{{
     {"/v1/dht/find", "POST"},
     {kv_path, "POST"},
     {kv_group_path, "GET"},
+    {actors_spawn_path, "POST"},
+    {actors_send_path, "POST"},
+    {actors_steer_path, "POST"},
+    {actors_state_path, "GET"},
 }};
 
 } // namespace
@@ -210,7 +215,8 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
             404, errc::not_found,
             "no such endpoint " + shown(path) +
                 " (try /v1/status, /v1/peers, /v1/join, /v1/leave, /v1/dht/put, /v1/dht/get, "
-                "/v1/dht/closest, /v1/dht/find, /v1/kv, /v1/kv/group)"));
+                "/v1/dht/closest, /v1/dht/find, /v1/kv, /v1/kv/group, /v1/actors/spawn, "
+                "/v1/actors/send, /v1/actors/steer, /v1/actors/state)"));
     }
     if (incoming.method != found->method) {
         response refused = error_response(
@@ -244,6 +250,9 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
     if (path == kv_group_path) {
         return handle_kv_group(incoming, local);
     }
+    if (is_actors_path(path)) {
+        return handle_actors(path, incoming);
+    }
     REEF_ASSERT(path == "/v1/leave");
     return post_leave(incoming);
 }
@@ -253,7 +262,8 @@ bool answers_later(const command& action) {
            std::holds_alternative<dht_get_command>(action) ||
            std::holds_alternative<dht_closest_command>(action) ||
            std::holds_alternative<dht_find_command>(action) ||
-           std::holds_alternative<kv_command>(action);
+           std::holds_alternative<kv_command>(action) ||
+           std::holds_alternative<actor_command>(action);
 }
 
 response error_response(int status, errc code, std::string_view message) {

@@ -106,8 +106,19 @@ struct kv_command {
     std::optional<replica::request_id> request;
 };
 
+/// A request to an actor (node::actor_submit): `request` is the validated actors request object
+/// as JSON text ("op" spawn, deliver, inspect or steer); only a spawn may create its group.
+/// `verb` names it for answers and logs ("spawn", "send", "state", "pause", ...).
+struct actor_command {
+    std::string verb;
+    std::string name;
+    std::string request;
+    bool may_create = false;
+};
+
 using command = std::variant<std::monostate, join_command, leave_command, dht_put_command,
-                             dht_get_command, dht_closest_command, dht_find_command, kv_command>;
+                             dht_get_command, dht_closest_command, dht_find_command, kv_command,
+                             actor_command>;
 
 /// A command answered when its operation ends (a DHT or kv command), not by the outcome's reply.
 bool answers_later(const command& action);

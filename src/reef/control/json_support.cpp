@@ -149,4 +149,33 @@ std::variant<std::uint64_t, outcome> integer_field(const json& body, std::string
     return invalid(std::string(name) + " must be " + range + ", got " + field->dump());
 }
 
+/// The optional "request": {"client": C, "sequence": S}, both non-zero unsigned 64-bit
+/// integers: a client that retries with the same pair gets its command applied once.
+std::variant<std::optional<replica::request_id>, outcome> request_of(const json& body) {
+    const auto field = body.find("request");
+    if (field == body.end()) {
+        return std::optional<replica::request_id>{};
+    }
+    if (!field->is_object()) {
+        return invalid(std::string("field \"request\" must be an object {\"client\", "
+                                   "\"sequence\"}, got ") +
+                       field->type_name());
+    }
+    if (auto refused = refuse_unknown_fields(*field, {"client", "sequence"})) {
+        return std::move(*refused);
+    }
+    replica::request_id id;
+    for (const char* name : {"client", "sequence"}) {
+        const auto part = field->find(name);
+        if (part == field->end() || !part->is_number_unsigned() ||
+            part->get<std::uint64_t>() == 0) {
+            return invalid(std::string("field \"request.") + name +
+                           "\" must be an integer in 1..2^64-1");
+        }
+        (std::string_view(name) == "client" ? id.client : id.sequence) =
+            part->get<std::uint64_t>();
+    }
+    return std::optional<replica::request_id>{id};
+}
+
 } // namespace reef::control::detail

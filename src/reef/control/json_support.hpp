@@ -18,6 +18,7 @@
 
 #include "reef/base/ids.hpp"
 #include "reef/control/api.hpp"
+#include "reef/replica/types.hpp"
 
 namespace reef::control::detail {
 
@@ -54,5 +55,9 @@ std::variant<id256, outcome> id_field(const json& body, std::string_view name);
 /// the 400). The field must be present.
 std::variant<std::uint64_t, outcome> integer_field(const json& body, std::string_view name,
                                                    std::uint64_t low, std::uint64_t high);
+
+/// The optional "request": {"client": C, "sequence": S}, both non-zero unsigned 64-bit
+/// integers: a client that retries with the same pair gets its command applied once.
+std::variant<std::optional<replica::request_id>, outcome> request_of(const json& body);
 
 } // namespace reef::control::detail

@@ -109,34 +109,6 @@ std::variant<replica::kv::command, outcome> body_of(const json& body, std::strin
     return add;
 }
 
-/// The optional "request": {"client": C, "sequence": S}, both non-zero unsigned 64-bit
-/// integers: a client that retries with the same pair gets its command applied once.
-std::variant<std::optional<replica::request_id>, outcome> request_of(const json& body) {
-    const auto field = body.find("request");
-    if (field == body.end()) {
-        return std::optional<replica::request_id>{};
-    }
-    if (!field->is_object()) {
-        return invalid(std::string("field \"request\" must be an object {\"client\", "
-                                   "\"sequence\"}, got ") +
-                       field->type_name());
-    }
-    if (auto refused = refuse_unknown_fields(*field, {"client", "sequence"})) {
-        return std::move(*refused);
-    }
-    replica::request_id id;
-    for (const char* name : {"client", "sequence"}) {
-        const auto part = field->find(name);
-        if (part == field->end() || !part->is_number_unsigned() ||
-            part->get<std::uint64_t>() == 0) {
-            return invalid(std::string("field \"request.") + name +
-                           "\" must be an integer in 1..2^64-1");
-        }
-        (std::string_view(name) == "client" ? id.client : id.sequence) =
-            part->get<std::uint64_t>();
-    }
-    return std::optional<replica::request_id>{id};
-}
 
 std::string subject(const kv_command& asked) { return asked.op + " of key " + shown(asked.key); }
 
@@ -156,38 +128,12 @@ bool allowed_in_query(char c) {
 
 /// The key of a /v1/kv/group target: the one "key" parameter of its query, decoded.
 std::variant<std::string, outcome> group_key_of(std::string_view target) {
-    const std::string usage = " (/v1/kv/group?key=KEY, KEY percent-encoded)";
-    const auto mark = target.find('?');
-    std::string_view query = mark == std::string_view::npos ? "" : target.substr(mark + 1);
-    std::optional<std::string> key;
-    while (!query.empty()) {
-        const auto end = std::min(query.find('&'), query.size());
-        const std::string_view part = query.substr(0, end);
-        query = end == query.size() ? "" : query.substr(end + 1);
-        const auto equals = part.find('=');
-        const std::string_view name = part.substr(0, equals);
-        if (name != "key") {
-            return invalid("unknown query parameter " + shown(name) + usage);
-        }
-        if (key) {
-            return invalid("query parameter \"key\" is given more than once");
-        }
-        if (equals == std::string_view::npos) {
-            return invalid("query parameter \"key\" has no value" + usage);
-        }
-        auto decoded = percent_decoded(part.substr(equals + 1));
-        if (!decoded) {
-            return invalid("query parameter \"key\": " + decoded.failure().message);
-        }
-        key = std::move(*decoded);
+    auto key = query_parameter(target, "key", " (/v1/kv/group?key=KEY, KEY percent-encoded)");
+    if (auto* text = std::get_if<std::string>(&key);
+        text != nullptr && (text->empty() || text->size() > node::node::kv_key_size_max)) {
+        return invalid(key_size_problem(text->size()));
     }
-    if (!key) {
-        return invalid("missing query parameter \"key\"" + usage);
-    }
-    if (key->empty() || key->size() > node::node::kv_key_size_max) {
-        return invalid(key_size_problem(key->size()));
-    }
-    return std::move(*key);
+    return key;
 }
 
 std::string_view role_name(replica::role current) {
@@ -248,7 +194,7 @@ outcome handle_kv(const request& incoming) {
     if (auto* refused = std::get_if<outcome>(&command_body)) {
         return std::move(*refused);
     }
-    auto request = request_of(body);
+    auto request = detail::request_of(body);
     if (auto* refused = std::get_if<outcome>(&request)) {
         return std::move(*refused);
     }
@@ -302,6 +248,40 @@ outcome handle_kv_group(const request& incoming, const node::node& local) {
         describe_group(*hosted, body);
     }
     return reply_only(ok_json(body));
+}
+
+std::variant<std::string, outcome> query_parameter(std::string_view target,
+                                                   std::string_view wanted,
+                                                   std::string_view usage) {
+    const auto mark = target.find('?');
+    std::string_view query = mark == std::string_view::npos ? "" : target.substr(mark + 1);
+    const std::string quoted = "\"" + std::string(wanted) + "\"";
+    std::optional<std::string> value;
+    while (!query.empty()) {
+        const auto end = std::min(query.find('&'), query.size());
+        const std::string_view part = query.substr(0, end);
+        query = end == query.size() ? "" : query.substr(end + 1);
+        const auto equals = part.find('=');
+        const std::string_view name = part.substr(0, equals);
+        if (name != wanted) {
+            return invalid("unknown query parameter " + shown(name) + std::string(usage));
+        }
+        if (value) {
+            return invalid("query parameter " + quoted + " is given more than once");
+        }
+        if (equals == std::string_view::npos) {
+            return invalid("query parameter " + quoted + " has no value" + std::string(usage));
+        }
+        auto decoded = percent_decoded(part.substr(equals + 1));
+        if (!decoded) {
+            return invalid("query parameter " + quoted + ": " + decoded.failure().message);
+        }
+        value = std::move(*decoded);
+    }
+    if (!value) {
+        return invalid("missing query parameter " + quoted + std::string(usage));
+    }
+    return std::move(*value);
 }
 
 result<std::string> percent_decoded(std::string_view text) {

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "reef/base/result.hpp"
 #include "reef/control/api.hpp"
@@ -35,6 +36,12 @@ response kv_refused(const kv_command& asked, const error& why);
 /// ("leader", "follower" or "changing"), "commit_index", "applied_index" and "last_index".
 /// A missing, repeated or malformed key, or another parameter: 400.
 outcome handle_kv_group(const request& incoming, const node::node& local);
+
+/// The one parameter `name` of `target`'s query string, percent-decoded; any other parameter, a
+/// repeated or missing one, or a bad escape is a 400 whose message ends with `usage`.
+std::variant<std::string, outcome> query_parameter(std::string_view target,
+                                                   std::string_view name,
+                                                   std::string_view usage);
 
 /// `text` with every %XX escape decoded (RFC 3986). Strict: a '%' not followed by two hex
 /// digits, a '+' (a space in HTML forms, a plus sign elsewhere: write %20 or %2B), and a control,

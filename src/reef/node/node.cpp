@@ -219,6 +219,19 @@ void node::replica_recover(instant now, const replica::group_id& group,
     collect(now);
 }
 
+namespace {
+
+std::string hex_of(std::uint64_t value) {
+    constexpr std::string_view digits = "0123456789abcdef";
+    std::string text(16, '0');
+    for (std::size_t i = 0; i < 16; ++i) {
+        text[15 - i] = digits[(value >> (4U * i)) & 0xfU];
+    }
+    return text;
+}
+
+} // namespace
+
 std::vector<node_id> node::closest_alive(const replica::group_id& group) const {
     std::vector<node_id> alive;
     for (const auto& member : membership_.members()) {
@@ -246,16 +259,16 @@ replica::request_id node::take_client() {
     return replica::request_id{own.id, own.sequence};
 }
 
-result<std::uint64_t> node::submit_with_client(instant now, const replica::group_id& group,
-                                               std::vector<node_id> candidates,
-                                               std::string command, bool may_create) {
+result<std::uint64_t> node::submit_with_client(
+    instant now, const replica::group_id& group, std::vector<node_id> candidates,
+    const std::function<std::string(const replica::request_id&)>& command, bool may_create) {
     if (candidates.empty()) {
         return make_error(errc::unavailable, "no member is known to host it");
     }
     const std::size_t group_size = std::min(limits_.replica_group_size, candidates.size());
     const replica::request_id request = take_client();
     auto id = replicas_.submit(now, group, std::move(candidates), group_size, request,
-                               std::move(command), may_create);
+                               command(request), may_create);
     if (id) {
         kv_clients_busy_[*id] = kv_clients_idle_.back();
         kv_clients_idle_.pop_back();
@@ -275,8 +288,9 @@ result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
     auto alive = closest_alive(group);
     result<std::uint64_t> id = make_error(errc::unavailable, "no member is known to host the key");
     if (!request) {
-        id = submit_with_client(now, group, std::move(alive), replica::kv::encode_command(body),
-                                true);
+        id = submit_with_client(
+            now, group, std::move(alive),
+            [&](const replica::request_id&) { return replica::kv::encode_command(body); }, true);
     } else if (!alive.empty()) {
         const std::size_t group_size = std::min(limits_.replica_group_size, alive.size());
         id = replicas_.submit(now, group, std::move(alive), group_size, *request,
@@ -294,8 +308,19 @@ result<std::uint64_t> node::actor_submit(instant now, const actors::json& reques
     }
     set_actor_clock(now);
     const replica::group_id group = actor_group_of(name);
-    auto id = submit_with_client(now, group, closest_alive(group), actors::encode_request(request),
-                                 may_create);
+    // A message or spawn without its own sender is this node's client request: its request id
+    // names the sender and sequence, unique per node life, so retries inside the host dedupe.
+    const auto command = [&](const replica::request_id& assigned) {
+        const std::string op = request.value("op", "");
+        if ((op == "deliver" || op == "spawn") && !request.contains("from")) {
+            actors::json filled = request;
+            filled["from"] = std::string(actors::client_prefix) + hex_of(assigned.client);
+            filled["sequence"] = assigned.sequence;
+            return actors::encode_request(filled);
+        }
+        return actors::encode_request(request);
+    };
+    auto id = submit_with_client(now, group, closest_alive(group), command, may_create);
     if (id) {
         actor_requests_.insert(*id);
     }
@@ -337,8 +362,9 @@ std::size_t node::pump_actors(instant now) {
         } else {
             candidates = closest_alive(group);
         }
-        auto id = submit_with_client(now, group, std::move(candidates), std::move(out.command),
-                                     out.may_create);
+        auto id = submit_with_client(
+            now, group, std::move(candidates),
+            [&](const replica::request_id&) { return std::move(out.command); }, out.may_create);
         if (id) {
             courier_requests_[*id] = out.token;
         } else {

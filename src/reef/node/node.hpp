@@ -25,6 +25,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -221,9 +222,10 @@ private:
     std::vector<node_id> closest_alive(const replica::group_id& group) const;
     /// A request id for a request that brings none (see kv_client below).
     replica::request_id take_client();
+    /// Submit the command `command` builds from the request id it is given.
     [[nodiscard]] result<std::uint64_t> submit_with_client(
         instant now, const replica::group_id& group, std::vector<node_id> candidates,
-        std::string command, bool may_create);
+        const std::function<std::string(const replica::request_id&)>& command, bool may_create);
     void collect_replica_batch(instant now, std::vector<replica::host_effect>& batch);
     /// This node leads `group`: replace its members that membership says are gone.
     void repair_group(instant now, const replica::group_id& group,

@@ -18,6 +18,7 @@
 #include "reef/base/address.hpp"
 #include "reef/control/api.hpp"
 #include "reef/control/dht_api.hpp"
+#include "reef/control/actors_api.hpp"
 #include "reef/control/kv_api.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
@@ -122,6 +123,13 @@ struct pending_answer {
     instant started;
 };
 
+/// A control request waiting for its actor request to finish.
+struct pending_actor_answer {
+    control::actor_command asked;
+    control_server::responder respond;
+    instant started;
+};
+
 /// A control request waiting for its kv request to finish.
 struct pending_kv_answer {
     control::kv_command asked;
@@ -158,7 +166,12 @@ struct daemon::impl {
     void on_dht_done(const node::dht_done& done);
     void start_kv(instant now, control::kv_command asked, control_server::responder respond);
     void on_kv_done(const node::kv_done& done);
-    std::size_t pending_total() const { return pending.size() + pending_kv.size(); }
+    void start_actor(instant now, control::actor_command asked,
+                     control_server::responder respond);
+    void on_actor_done(node::actor_done& done);
+    std::size_t pending_total() const {
+        return pending.size() + pending_kv.size() + pending_actors.size();
+    }
     void leave(std::string_view reason);
     void finish();
 
@@ -175,6 +188,7 @@ struct daemon::impl {
     /// pending_answers_max in both together.
     std::map<dht::operation_id, pending_answer> pending;
     std::map<std::uint64_t, pending_kv_answer> pending_kv;
+    std::map<std::uint64_t, pending_actor_answer> pending_actors;
     /// The replica groups' durable state (DATA_DIR/replica.db).
     std::unique_ptr<sqlite_replica_storage> replica_store;
     /// Replica writes staged since the last sync().
@@ -414,6 +428,8 @@ void daemon::impl::execute(node::effect& effect) {
             [&](node::member_changed& change) { log_member_change(change); },
             [&](node::dht_done& done) { on_dht_done(done); },
             [&](node::kv_done& done) { on_kv_done(done); },
+            [&](node::actor_done& done) { on_actor_done(done); },
+            [&](node::actor_log& line) { log_info("actor {}: {}", line.actor, line.line); },
             [&](node::replica_write&) { REEF_ASSERT(false); }, // staged by drain()
         },
         effect);
@@ -498,6 +514,10 @@ void daemon::impl::on_control(const control::request& incoming,
     auto outcome = control::handle(incoming, *local, facts);
     if (auto* kv = std::get_if<control::kv_command>(&outcome.action)) {
         start_kv(now, std::move(*kv), std::move(respond));
+        return;
+    }
+    if (auto* actor = std::get_if<control::actor_command>(&outcome.action)) {
+        start_actor(now, std::move(*actor), std::move(respond));
         return;
     }
     if (control::answers_later(outcome.action)) {
@@ -620,6 +640,49 @@ void daemon::impl::on_kv_done(const node::kv_done& done) {
     answer.respond(std::move(reply));
 }
 
+void daemon::impl::start_actor(instant now, control::actor_command asked,
+                               control_server::responder respond) {
+    if (stopped) {
+        respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
+        return;
+    }
+    if (pending_total() >= pending_answers_max) {
+        respond(control::error_response(429, errc::resource_exhausted,
+                                        "too many requests waiting (at most " +
+                                            std::to_string(pending_answers_max) + ")"));
+        return;
+    }
+    auto request = nlohmann::json::parse(asked.request, nullptr, false);
+    REEF_ASSERT(!request.is_discarded()); // the control API built it
+    auto started_request = local->actor_submit(now, request, asked.may_create);
+    if (!started_request) {
+        respond(control::actor_reply(asked, started_request.failure()));
+        drain();
+        return;
+    }
+    log_debug("actor {} {} started as request {}", asked.verb, asked.name, *started_request);
+    const bool fresh = pending_actors
+                           .emplace(*started_request,
+                                    pending_actor_answer{std::move(asked), std::move(respond), now})
+                           .second;
+    REEF_ASSERT(fresh);
+    drain();
+}
+
+void daemon::impl::on_actor_done(node::actor_done& done) {
+    const auto waiting = pending_actors.find(done.id);
+    if (waiting == pending_actors.end()) {
+        log_debug("actor request {} finished with nobody waiting", done.id);
+        return;
+    }
+    pending_actor_answer answer = std::move(waiting->second);
+    pending_actors.erase(waiting);
+    control::response reply = control::actor_reply(answer.asked, done.answer);
+    log_debug("actor {} {} request {} done in {:.0f} ms: {}", answer.asked.verb, answer.asked.name,
+              done.id, (clock_now() - answer.started).ms(), reply.status);
+    answer.respond(std::move(reply));
+}
+
 void daemon::impl::leave(std::string_view reason) {
     if (leaving || stopped) {
         return;
@@ -651,6 +714,7 @@ void daemon::impl::finish() {
     // Their connections are closed: the responders would do nothing.
     pending.clear();
     pending_kv.clear();
+    pending_actors.clear();
     if (network) {
         network->close();
     }

@@ -68,8 +68,11 @@ std::string actor_table::apply(const replica::group_id& group, const replica::en
     }
     auto step = decode_request(committed.command);
     auto& record = records_[group];
-    const json answer = step ? apply_step(record, *step, committed.index, limits_.records)
-                             : failure(step.failure().message);
+    json answer = step ? apply_step(record, *step, committed.index, limits_.records)
+                       : failure(step.failure().message);
+    if (step && step->value("step", "") == "inspect") {
+        answer["node"] = limits_.self_label; // the leader's answer is the one returned
+    }
     refresh_work(group);
     return answer.dump();
 }

@@ -50,6 +50,8 @@ struct table_config {
     runner_config runner;
     /// Largest step appended (within replica::group_config::command_size_max).
     std::size_t step_size_max = 16 * 1024;
+    /// Names this node in inspect answers ("node"), so `reef ps` shows where an actor runs.
+    std::string self_label;
     /// Deliveries and chores in flight from this node at once.
     std::size_t courier_in_flight_max = 256;
     /// A delivery refused as busy, out of order or unanswered is tried again after this, doubled

@@ -41,6 +41,11 @@ std::uint64_t kv_client_of(const node_id& self, std::uint64_t incarnation, std::
     return client | 1U; // never zero: the zero request id marks a leader's no-op
 }
 
+actors::table_config labelled(actors::table_config limits, const node_id& self) {
+    limits.self_label = self.short_hex();
+    return limits;
+}
+
 std::vector<host_port> own_addresses(const std::string& address) {
     auto parsed = parse_host_port(address, port_zero::refused);
     REEF_ASSERT(parsed.ok());
@@ -79,7 +84,7 @@ node::node(const config& limits, const crypto::identity& self, std::string addre
       address_(std::move(address)),
       membership_(limits.membership, self_, address_, incarnation, seed),
       dht_(limits.dht, self, own_addresses(address_), seed ^ 0x6468'7400'0000'0000ULL, now),
-      actors_(limits.actors,
+      actors_(labelled(limits.actors, self.id()),
               [this](const std::string& actor, std::string_view line) {
                   effects_.emplace_back(std::in_place_type<actor_log>, actor, std::string(line));
               }),

@@ -174,21 +174,12 @@ def transport_rtt(bin_dir, count):
 
 def kv(socket_path, body, timeout=30.0):
     """(milliseconds, status or the OSError, parsed body) of one POST /v1/kv."""
-    start = time.perf_counter()
-    try:
-        answer = reef_harness.control_request(socket_path, "POST", "/v1/kv", body, timeout)
-    except OSError as problem:
-        return (time.perf_counter() - start) * 1000.0, problem, None
-    return (time.perf_counter() - start) * 1000.0, answer.status, answer.body
+    return timed_request(socket_path, "POST", "/v1/kv", body, timeout)
 
 
 def status_request(socket_path, timeout=30.0):
-    start = time.perf_counter()
-    try:
-        answer = reef_harness.control_request(socket_path, "GET", "/v1/status", None, timeout)
-    except OSError as problem:
-        return (time.perf_counter() - start) * 1000.0, problem, None
-    return (time.perf_counter() - start) * 1000.0, answer.status, None
+    elapsed, status, _ = timed_request(socket_path, "GET", "/v1/status", None, timeout)
+    return elapsed, status, None
 
 
 def describe_failures(failures):
@@ -197,24 +188,31 @@ def describe_failures(failures):
 
 # ---- closed-loop clients in forked worker processes ----
 
+def timed_request(socket_path, method, target, body, timeout=30.0):
+    """(milliseconds, status or the OSError, parsed body) of one control API request."""
+    start = time.perf_counter()
+    try:
+        answer = reef_harness.control_request(socket_path, method, target, body, timeout)
+    except OSError as problem:
+        return (time.perf_counter() - start) * 1000.0, problem, None
+    return (time.perf_counter() - start) * 1000.0, answer.status, answer.body
+
+
 def worker_main(jobs, start_at, end_at, pipe):
-    """Runs one thread per job (socket_path, key or None for status) from start_at until end_at
+    """Runs one thread per job (socket_path, method, target, body) from start_at until end_at
     (time.monotonic(), which all processes share); sends back (latencies ms, failures)."""
     latencies = []
     failures = {}
     lock = threading.Lock()
     first_errors = []
 
-    def client(socket_path, key):
+    def client(socket_path, method, target, body):
         mine = []
         mine_failed = {}
         while time.monotonic() < start_at:
             time.sleep(0.001)
         while time.monotonic() < end_at:
-            if key is None:
-                elapsed, status, _ = status_request(socket_path)
-            else:
-                elapsed, status, body = kv(socket_path, {"op": "incr", "key": key})
+            elapsed, status, answer = timed_request(socket_path, method, target, body)
             if status == 200:
                 mine.append(elapsed)
             else:
@@ -222,7 +220,7 @@ def worker_main(jobs, start_at, end_at, pipe):
                 mine_failed[label] = mine_failed.get(label, 0) + 1
                 with lock:
                     if len(first_errors) < 3:
-                        shown = body if isinstance(status, int) else status
+                        shown = answer if isinstance(status, int) else status
                         first_errors.append(f"{label}: {shown}")
                 if not isinstance(status, int):
                     time.sleep(0.01)
@@ -243,9 +241,20 @@ def worker_main(jobs, start_at, end_at, pipe):
 def closed_loop(cluster, clients, keys, seconds, processes_max, status_only=False):
     """`clients` concurrent clients, client i on node i mod 3 and key keys[i mod len(keys)];
     returns (ops/s, latencies ms, failures, first errors)."""
-    jobs = [(cluster.socket_path(i % NODES), None if status_only else keys[i % len(keys)])
-            for i in range(clients)]
-    processes = min(processes_max, clients)
+    jobs = []
+    for i in range(clients):
+        if status_only:
+            jobs.append((cluster.socket_path(i % NODES), "GET", "/v1/status", None))
+        else:
+            jobs.append((cluster.socket_path(i % NODES), "POST", "/v1/kv",
+                         {"op": "incr", "key": keys[i % len(keys)]}))
+    return closed_loop_jobs(jobs, seconds, processes_max)
+
+
+def closed_loop_jobs(jobs, seconds, processes_max):
+    """One closed-loop client per job (socket_path, method, target, body), spread over at most
+    processes_max forked processes; returns (ops/s, latencies ms, failures, first errors)."""
+    processes = min(processes_max, len(jobs))
     share = [jobs[p::processes] for p in range(processes)]
     context = multiprocessing.get_context("fork")
     start_at = time.monotonic() + 0.3 + 0.02 * processes

@@ -70,7 +70,8 @@ std::string actor_table::apply(const replica::group_id& group, const replica::en
     auto& record = records_[group];
     json answer = step ? apply_step(record, *step, committed.index, limits_.records)
                        : failure(step.failure().message);
-    if (step && step->value("step", "") == "inspect") {
+    // Compared, not read with value(): a step whose "step" is not text must not throw here.
+    if (step && step->contains("step") && (*step)["step"] == "inspect") {
         answer["node"] = limits_.self_label; // the leader's answer is the one returned
     }
     refresh_work(group);

@@ -166,7 +166,8 @@ TEST(actor_record, malformed_steps_are_refused_and_change_nothing) {
     json bad_status = handled("client:1", 11, {{"n", 1}});
     bad_status["status"] = "asleep";
     EXPECT_EQ(refused(bad_status), "a step's status must be running or failed");
-    EXPECT_EQ(refused({{"step", "queued"}, {"from", "x"}}), "a queued step needs from and sequence");
+    EXPECT_EQ(refused({{"step", "queued"}, {"from", "x"}}),
+              "a queued step needs from and sequence");
     EXPECT_EQ(refused({{"step", "steer"}, {"op", "dance"}}), "unknown steer op \"dance\"");
     EXPECT_EQ(refused({{"step", "steer"}, {"op", "set_state"}, {"state", 1}}),
               "the actor must be paused to replace its state");

@@ -355,7 +355,7 @@ TEST(replica_group, followers_refuse_submissions_and_name_the_leader) {
     ASSERT_FALSE(refused.ok());
     EXPECT_EQ(refused.failure().code, errc::failed_precondition);
     EXPECT_NE(refused.failure().message.find(cluster.id(0).hex()), std::string::npos);
-    auto huge = cluster.submit(0, {1, 1}, std::string(5000, 'x'));
+    auto huge = cluster.submit(0, {1, 1}, std::string(group_config{}.command_size_max + 1, 'x'));
     EXPECT_EQ(huge.failure().code, errc::invalid_argument);
 }
 

@@ -521,3 +521,23 @@ class JoinedCluster:
                     tail = log.read().splitlines()[-lines:]
                 parts.append(f"--- node {node}: {path} (last {lines} lines)\n" + "\n".join(tail))
         return "\n".join(parts)
+
+
+class JoinedClusterTest(unittest.TestCase):
+    """Test classes that share one JoinedCluster of `nodes` nodes, formed once for the class:
+    node 0 starts alone and the others join through it. Every reefd is stopped by its pid when
+    the class ends, also when setUpClass fails."""
+
+    nodes = 5
+
+    @classmethod
+    def setUpClass(cls):
+        cls.owner = unittest.TestCase()
+        cls.addClassCleanup(cls.owner.doCleanups)
+        started = time.monotonic()
+        cls.cluster = JoinedCluster(cls.owner, cls.nodes)
+        cls.cluster.start()
+        cls.views = cls.cluster.wait_all_alive(FORM_TIMEOUT)
+        cls.ids = cls.cluster.node_ids()
+        print(f"\n{cls.nodes} nodes, all joined through node 0, alive "
+              f"{time.monotonic() - started:.1f} s after node 0 started")

@@ -11,7 +11,7 @@ import random
 import time
 import unittest
 
-from reef_harness import FORM_TIMEOUT, JoinedCluster, poll_until
+from reef_harness import FORM_TIMEOUT, JoinedClusterTest, poll_until
 
 NODES = 16
 PUBLISHER = 3      # the node that puts the record
@@ -25,23 +25,11 @@ def xor_distance(a_hex, b_hex):
     return int(a_hex, 16) ^ int(b_hex, 16)
 
 
-class DhtTest(unittest.TestCase):
+class DhtTest(JoinedClusterTest):
 
     maxDiff = None
 
-    @classmethod
-    def setUpClass(cls):
-        # The harness registers the cleanup (every reefd stopped by its pid) on a test case; this
-        # one collects it for tearDownClass, which also runs when setUpClass fails.
-        cls.owner = unittest.TestCase()
-        cls.addClassCleanup(cls.owner.doCleanups)
-        started = time.monotonic()
-        cls.cluster = JoinedCluster(cls.owner, NODES)
-        cls.cluster.start()
-        cls.views = cls.cluster.wait_all_alive(FORM_TIMEOUT)
-        cls.ids = cls.cluster.node_ids()
-        print(f"\n{NODES} nodes, all joined through node 0, see {NODES} alive members "
-              f"{time.monotonic() - started:.1f} s after node 0 started")
+    nodes = NODES
 
     # ---- helpers ----
     def reef(self, node, *args, check=True):

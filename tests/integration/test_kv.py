@@ -10,7 +10,7 @@ import hashlib
 import time
 import unittest
 
-from reef_harness import FORM_TIMEOUT, JoinedCluster, pid_alive, poll_until
+from reef_harness import FORM_TIMEOUT, JoinedClusterTest, pid_alive, poll_until
 
 NODES = 5
 GROUP_SIZE = 3           # node::config::replica_group_size
@@ -26,20 +26,11 @@ def kv_group_of(key):
     return int.from_bytes(digest, "big")
 
 
-class KvTest(unittest.TestCase):
+class KvTest(JoinedClusterTest):
 
     maxDiff = None
 
-    @classmethod
-    def setUpClass(cls):
-        cls.owner = unittest.TestCase()
-        cls.addClassCleanup(cls.owner.doCleanups)
-        started = time.monotonic()
-        cls.cluster = JoinedCluster(cls.owner, NODES)
-        cls.cluster.start()
-        cls.cluster.wait_all_alive(FORM_TIMEOUT)
-        cls.ids = cls.cluster.node_ids()
-        print(f"\n{NODES} nodes alive {time.monotonic() - started:.1f} s after node 0 started")
+    nodes = NODES
 
     # ---- helpers ----
     def kv(self, node, *args, check=True):

@@ -7,6 +7,17 @@
 
 namespace reef::replica {
 
+namespace {
+
+/// Adds `id` to the sorted, unique `into` (a set kept as a vector: it holds a few members).
+void insert_sorted(std::vector<node_id>& into, const node_id& id) {
+    if (auto at = std::lower_bound(into.begin(), into.end(), id); at == into.end() || *at != id) {
+        into.insert(at, id);
+    }
+}
+
+} // namespace
+
 status host_config::validate() const {
     if (auto inner = group.validate(); !inner) {
         return inner;
@@ -356,10 +367,7 @@ void host::on_answer(instant now, const node_id& from, const client_answer& answ
         waiting.refused_by.clear();
     }
     auto& refused = waiting.refused_by;
-    if (auto at = std::lower_bound(refused.begin(), refused.end(), from);
-        at == refused.end() || *at != from) {
-        refused.insert(at, from);
-    }
+    insert_sorted(refused, from);
     if (answer.leader && *answer.leader != waiting.target &&
         std::binary_search(waiting.members.begin(), waiting.members.end(), *answer.leader) &&
         !std::binary_search(refused.begin(), refused.end(), *answer.leader)) {
@@ -374,10 +382,7 @@ void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pendin
     if (!waiting.members.empty() || waiting.create) {
         return; // a member that has not heard of the group yet: the retry asks another
     }
-    auto at = std::lower_bound(waiting.unknown_at.begin(), waiting.unknown_at.end(), from);
-    if (at == waiting.unknown_at.end() || *at != from) {
-        waiting.unknown_at.insert(at, from);
-    }
+    insert_sorted(waiting.unknown_at, from);
     if (waiting.unknown_at.size() == waiting.candidates.size()) {
         // No candidate hosts it: this is the group's first use.
         if (!waiting.may_create) {
@@ -454,8 +459,15 @@ void host::on_tick(instant now) {
             continue;
         }
         ++stats_.retries;
-        found->second.next_retry = now + limits_.retry_interval;
-        retarget(found->second);
+        auto& waiting = found->second;
+        waiting.next_retry = now + limits_.retry_interval;
+        // A target that stayed silent (a dead leader) counts as having refused: otherwise, once
+        // every live member had refused while the new leader was not elected yet, the rotation
+        // would keep choosing the one member that never answers until the request timed out.
+        if (!waiting.members.empty() && !waiting.target.is_zero()) {
+            insert_sorted(waiting.refused_by, waiting.target);
+        }
+        retarget(waiting);
         send_request(now, id, found->second);
     }
 }

@@ -36,7 +36,7 @@ bool retryable(const json& answer) {
 } // namespace
 
 std::string encode_request(const json& request) {
-    return std::string(1, actor_magic) + request.dump();
+    return std::string(1, actor_magic) + json_text(request);
 }
 
 bool is_actor_bytes(std::string_view bytes) {
@@ -75,7 +75,7 @@ std::string actor_table::apply(const replica::group_id& group, const replica::en
         answer["node"] = limits_.self_label; // the leader's answer is the one returned
     }
     refresh_work(group);
-    return answer.dump();
+    return json_text(answer);
 }
 
 std::string actor_table::snapshot_state(const replica::group_id& group) {
@@ -148,7 +148,7 @@ replica::application::preparation actor_table::prepare(const replica::group_id& 
     (void)request;
     auto asked = decode_request(command);
     if (!asked) {
-        return answer_now{failure(asked.failure().message).dump()};
+        return answer_now{json_text(failure(asked.failure().message))};
     }
     actor_record& current = speculative(group, core);
     prepare_seed_ = seed_for(core);
@@ -158,19 +158,20 @@ replica::application::preparation actor_table::prepare(const replica::group_id& 
     } catch (const json::exception&) {
         // A field of the wrong type (a name that is a number, a sequence that is text, a
         // supervision table with text for a count): refused, like any malformed request.
-        return answer_now{failure("malformed actor request: a field has the wrong type").dump()};
+        return answer_now{
+            json_text(failure("malformed actor request: a field has the wrong type"))};
     }
     if (const auto now_answer = step.find("answer_now"); now_answer != step.end()) {
         if (retryable(*now_answer)) {
             ++stats_.busy;
         }
-        return answer_now{now_answer->dump()};
+        return answer_now{json_text(*now_answer)};
     }
     std::string bytes = encode_request(step);
     if (bytes.size() > limits_.step_size_max) {
-        return answer_now{failure("the message's step (new state and messages sent) is larger "
-                                  "than " + std::to_string(limits_.step_size_max) + " bytes")
-                              .dump()};
+        return answer_now{json_text(failure("the message's step (new state and messages sent) "
+                                            "is larger than " +
+                                            std::to_string(limits_.step_size_max) + " bytes"))};
     }
     const std::uint64_t index = core.last_index() + 1;
     (void)apply_step(current, step, index, limits_.records);
@@ -305,7 +306,7 @@ json actor_table::decide_deliver(const actor_record& current, const actor_record
                            {"retry", true}});
     }
     const json body = request.value("body", json());
-    if (body.dump().size() > limits_.records.message_size_max) {
+    if (json_text(body).size() > limits_.records.message_size_max) {
         return refuse_now(failure("a message must be at most " +
                                   std::to_string(limits_.records.message_size_max) +
                                   " bytes as JSON"));
@@ -481,7 +482,7 @@ json actor_table::decide_steer(const actor_record& current, const json& request)
             return refuse_now(failure("pause " + current.name + " before replacing its state"));
         }
         const json state = request.value("state", json());
-        if (state.dump().size() > limits_.records.state_size_max) {
+        if (json_text(state).size() > limits_.records.state_size_max) {
             return refuse_now(failure("the state must be at most " +
                                       std::to_string(limits_.records.state_size_max) +
                                       " bytes as JSON"));

@@ -330,13 +330,17 @@ json inspection(const actor_record& record) {
             {"last_error", record.last_error},
             {"paused", record.paused},
             {"state", record.state},
-            {"state_size_bytes", record.state.dump().size()},
+            {"state_size_bytes", json_text(record.state).size()},
             {"handled", record.handled},
             {"failures", record.failures},
             {"mailbox", mailbox},
             {"outbox", outbox},
             {"timers", record.timers.size()},
             {"children", record.children}};
+}
+
+std::string json_text(const json& value) {
+    return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 json failure(std::string_view text) {

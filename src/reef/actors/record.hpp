@@ -146,6 +146,10 @@ json apply_step(actor_record& record, const json& step, std::uint64_t index,
 /// "state", "state_size_bytes", "handled", "failures", "mailbox", "outbox", "children", ...}.
 json inspection(const actor_record& record);
 
+/// `value` as JSON text. Text from a handler (an error message, a log line) may hold invalid
+/// UTF-8: it is replaced (U+FFFD), never thrown on, so no input can stop a node.
+std::string json_text(const json& value);
+
 /// {"ok": false, "error": text} and {"ok": true} answers.
 json failure(std::string_view text);
 json success();

@@ -144,7 +144,7 @@ result<run_output> runner::check(const actor_record& record, const json& returne
     out.cancel = as_list(returned.value("cancel", json::array()));
     out.stop = returned.value("stop", false);
     out.supervision = returned.value("supervision", json());
-    if (out.state.dump().size() > records_.state_size_max) {
+    if (json_text(out.state).size() > records_.state_size_max) {
         return make_error(errc::resource_exhausted,
                           "the new state is larger than " +
                               std::to_string(records_.state_size_max) + " bytes as JSON");
@@ -165,7 +165,7 @@ result<run_output> runner::check(const actor_record& record, const json& returne
             return make_error(errc::invalid_argument,
                               "ctx.send to \"" + to + "\": " + valid.failure().message);
         }
-        if (sent.value("body", json()).dump().size() > records_.message_size_max) {
+        if (json_text(sent.value("body", json())).size() > records_.message_size_max) {
             return make_error(errc::resource_exhausted,
                               "a message to " + to + " is larger than " +
                                   std::to_string(records_.message_size_max) + " bytes as JSON");

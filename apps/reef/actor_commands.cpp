@@ -305,7 +305,14 @@ int run_ps(const global_options& global) {
     for (const auto& [id, info] : processes.items()) {
         json rows = json::array();
         list_tree(client, id, 0, rows);
-        listing.push_back({{"process", id}, {"info", info}, {"actors", rows}});
+        // The exit status: "killed" when `reef kill` ended it, else its root actor's status
+        // (a root that stopped itself, or failed and was not restarted, has ended).
+        json listed = info;
+        const json root_status = rows.at(0).value("status", json());
+        if (listed.value("status", "") == "running" && root_status.is_string()) {
+            listed["status"] = root_status;
+        }
+        listing.push_back({{"process", id}, {"info", listed}, {"actors", rows}});
     }
     if (global.json) {
         print_json(listing);

@@ -254,12 +254,20 @@ json actor_table::decide_spawn(const actor_record& current, const json& request)
     created.parent = request.value("parent", "");
     created.owner = request.value("owner", "");
     created.args = request.value("args", json::object());
-    if (created.program.empty() || created.program.size() > limits_.records.program_size_max) {
+    const std::string native = request.value("native", "");
+    if (!native.empty()) {
+        if (!natives_.contains(native)) {
+            return refuse_now(failure("no native actor kind " + native + " on this node"));
+        }
+        created.program.clear();
+        created.module = native;
+    } else if (created.program.empty() ||
+               created.program.size() > limits_.records.program_size_max) {
         return refuse_now(failure("a program must be 1.." +
                                   std::to_string(limits_.records.program_size_max) + " bytes"));
     }
     json step = {{"step", "create"}, {"from", from}, {"sequence", sequence}};
-    auto ran = runner_.init(created, {unix_ms_, prepare_seed_});
+    auto ran = run(created, true, from, created.args);
     if (!ran) {
         ++stats_.failed;
         created.status = "failed";
@@ -334,7 +342,7 @@ json actor_table::run_message(const actor_record& current, const std::string& fr
     json step = {{"step", "handled"}, {"from", from}, {"sequence", sequence},
                  {"mailbox", from_mailbox}};
     ++stats_.handled;
-    auto ran = runner_.handle(current, from, body, {unix_ms_, prepare_seed_});
+    auto ran = run(current, false, from, body);
     if (!ran) {
         ++stats_.failed;
         const std::string why = ran.failure().message;
@@ -348,6 +356,9 @@ json actor_table::run_message(const actor_record& current, const std::string& fr
     step["timers"] = ran->timers;
     step["cancel"] = ran->cancel;
     step["answer"] = success();
+    if (!ran->reply.is_null()) {
+        step["answer"]["reply"] = ran->reply;
+    }
     if (ran->stop) {
         step["stop"] = true;
         for (const auto& child : current.children) {
@@ -355,6 +366,26 @@ json actor_table::run_message(const actor_record& current, const std::string& fr
         }
     }
     return step;
+}
+
+void actor_table::register_native(std::string kind, native_handler handler) {
+    REEF_ASSERT(!kind.empty());
+    REEF_ASSERT(handler);
+    natives_[std::move(kind)] = std::move(handler);
+}
+
+result<run_output> actor_table::run(const actor_record& record, bool init,
+                                    const std::string& from, const json& body) {
+    const run_context facts{unix_ms_, prepare_seed_};
+    if (record.program.empty()) {
+        const auto found = natives_.find(record.module);
+        if (found == natives_.end()) {
+            return make_error(errc::failed_precondition,
+                              "no native actor kind " + record.module + " on this node");
+        }
+        return found->second(record, init, from, body, facts);
+    }
+    return init ? runner_.init(record, facts) : runner_.handle(record, from, body, facts);
 }
 
 json actor_table::failure_notice(const actor_record& current, const std::string& error) const {
@@ -401,7 +432,7 @@ json actor_table::restart_step(const actor_record& current, const std::string& f
     for (const auto& child : current.children) {
         sends.push_back(control_to(child, {{"reef", "stop"}}));
     }
-    auto ran = runner_.init(current, {unix_ms_, prepare_seed_});
+    auto ran = run(current, true, from, current.args);
     if (!ran) {
         ++stats_.failed;
         step["failed"] = "restart failed: " + ran.failure().message;

@@ -78,9 +78,21 @@ struct table_stats {
     std::uint64_t speculative_rebuilds = 0;
 };
 
+/// A native actor kind: C++ code every node of the cluster has (the job coordinator), run in
+/// place of Lua for records whose program is empty and whose module names the kind. `init` is
+/// true for the first call (`body` is then the spawn's args). It must be deterministic in its
+/// inputs like a Lua handler, and it returns what the handler did.
+using native_handler = std::function<result<run_output>(
+    const actor_record& record, bool init, const std::string& from, const json& body,
+    const run_context& facts)>;
+
 class actor_table final : public replica::application {
 public:
     using log_sink = runner::log_sink;
+
+    /// Registers native kind `kind` ("reef." names are reserved for Reef's own). A spawn with
+    /// {"native": kind} instead of a program creates such an actor.
+    void register_native(std::string kind, native_handler handler);
 
     actor_table(const table_config& limits, log_sink log);
 
@@ -145,6 +157,9 @@ private:
     json supervise(const actor_record& current, const std::string& from, std::uint64_t sequence,
                    const std::string& child, const std::string& error);
     json failure_notice(const actor_record& current, const std::string& error) const;
+    /// init or handle of `record`: its native kind's handler, or its Lua program.
+    result<run_output> run(const actor_record& record, bool init, const std::string& from,
+                           const json& body);
     std::uint64_t seed_for(const replica::group& core) const;
     void refresh_work(const replica::group_id& group);
     void add_chores(const replica::group_id& group, const actor_record& record,
@@ -152,6 +167,7 @@ private:
 
     table_config limits_;
     runner runner_;
+    std::map<std::string, native_handler> natives_;
     std::map<replica::group_id, actor_record> records_;
     std::map<replica::group_id, speculation> speculations_;
     // Courier: actors with something to deliver, acknowledge, fire or drain.

@@ -44,6 +44,8 @@ function __reef_run(kind, module, state, msg, info)
   end
   function ctx.cancel(id) cancel[#cancel + 1] = id end
   function ctx.stop() stop = true end
+  local reply
+  function ctx.reply(value) reply = value end
   math.randomseed(info.seed)
   local scope = _G
   if module ~= "" then scope = _G[module] end
@@ -65,7 +67,7 @@ function __reef_run(kind, module, state, msg, info)
   end
   if result == nil then result = {} end
   return { state = result, sends = sends, timers = timers, cancel = cancel, stop = stop,
-           supervision = supervision }
+           supervision = supervision, reply = reply }
 end
 )lua";
 
@@ -144,6 +146,12 @@ result<run_output> runner::check(const actor_record& record, const json& returne
     out.cancel = as_list(returned.value("cancel", json::array()));
     out.stop = returned.value("stop", false);
     out.supervision = returned.value("supervision", json());
+    out.reply = returned.value("reply", json());
+    if (json_text(out.reply).size() > records_.message_size_max) {
+        return make_error(errc::resource_exhausted,
+                          "ctx.reply's value is larger than " +
+                              std::to_string(records_.message_size_max) + " bytes as JSON");
+    }
     if (json_text(out.state).size() > records_.state_size_max) {
         return make_error(errc::resource_exhausted,
                           "the new state is larger than " +

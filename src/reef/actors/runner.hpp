@@ -37,6 +37,7 @@ struct run_output {
     json cancel = json::array(); // timer ids
     bool stop = false;
     json supervision; // init only: the module's `supervision` table, if it has one
+    json reply;       // ctx.reply(value): returned to the message's sender in the answer
 };
 
 /// The facts a call sees through ctx.

@@ -99,4 +99,14 @@ struct actor_options {
 };
 int run_actor(const global_options& global, const actor_options& options);
 
+/// The job commands (`reef job pi|ls|show|cancel`).
+struct job_options {
+    std::string verb;
+    std::string kernel = "pi";
+    std::uint64_t samples = 0;
+    std::uint64_t seed = 1;
+    std::string job;  // show, cancel
+};
+int run_job(const global_options& global, const job_options& options);
+
 } // namespace reef::cli

@@ -75,6 +75,9 @@ struct command_line {
     std::string actor_body;
     std::string actor_set_file;
     std::string actor_request_text;
+    std::string job_samples_text;
+    std::string job_seed_text = "1";
+    std::string job_id;
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
@@ -162,6 +165,18 @@ auto integer_checked(std::string what) {
             return value;
         },
         "");
+}
+
+/// An unsigned 64-bit count, digits only (1e9 is refused: write 1000000000).
+reef::result<std::uint64_t> parse_count(const std::string& text) {
+    std::uint64_t value = 0;
+    const char* end = text.data() + text.size();
+    auto [stop, failure] = std::from_chars(text.data(), end, value);
+    if (text.empty() || failure != std::errc{} || stop != end) {
+        return reef::make_error(reef::errc::invalid_argument,
+                                "expected a whole number in 0..2^64-1, got \"" + text + "\"");
+    }
+    return value;
 }
 
 /// CLIENT:SEQUENCE, two non-zero unsigned 64-bit integers (a kv request id).
@@ -295,6 +310,36 @@ void define_actor_commands(CLI::App& app, command_line& line) {
     app.add_subcommand("ps", "List processes and their actors: status, node, mailbox, state size");
 }
 
+void define_job_commands(CLI::App& app, command_line& line) {
+    auto* job = app.add_subcommand(
+        "job", "Parallel jobs over the cluster's nodes (pi; ls, show, cancel)");
+    job->require_subcommand(1);
+    auto* pi = job->add_subcommand(
+        "pi", "Estimate pi from N Monte Carlo samples spread over every node; print it");
+    pi->add_option("N", line.job_samples_text, "How many samples")
+        ->required()
+        ->check(checked_by(parse_count, ""));
+    pi->add_option("--seed", line.job_seed_text, "The seed: the same seed, the same answer")
+        ->check(checked_by(parse_count, ""));
+    job->add_subcommand("ls", "List the cluster's jobs");
+    job->add_subcommand("show", "Show a job: its chunks, who runs what, progress")
+        ->add_option("ID", line.job_id, "The job's id")
+        ->required();
+    job->add_subcommand("cancel", "Cancel a job")->add_option("ID", line.job_id, "The job's id")
+        ->required();
+}
+
+int dispatch_job(const CLI::App& job, const global_options& global, const command_line& line) {
+    job_options options;
+    options.verb = job.get_subcommands().front()->get_name();
+    options.job = line.job_id;
+    if (options.verb == "pi") {
+        options.samples = parse_count(line.job_samples_text).value();
+        options.seed = parse_count(line.job_seed_text).value();
+    }
+    return run_job(global, options);
+}
+
 int dispatch_actor(const CLI::App& command, const global_options& global,
                    const command_line& line) {
     actor_options options;
@@ -349,8 +394,9 @@ void define_commands(CLI::App& app, command_line& line) {
     define_dht_commands(app, line);
     define_kv_commands(app, line);
     define_actor_commands(app, line);
+    define_job_commands(app, line);
     std::vector<CLI::App*> commands = app.get_subcommands({});
-    for (const char* group : {"dht", "kv"}) {
+    for (const char* group : {"dht", "kv", "job"}) {
         for (auto* nested : app.get_subcommand(group)->get_subcommands({})) {
             commands.push_back(nested);
         }
@@ -445,6 +491,9 @@ int dispatch(const CLI::App& app, const command_line& line) {
     }
     if (name == "kv") {
         return dispatch_kv(*command, global, line);
+    }
+    if (name == "job") {
+        return dispatch_job(*command, global, line);
     }
     for (const char* verb : {"run", "spawn", "send", "state", "pause", "resume", "step", "mailbox",
                              "ps", "kill"}) {

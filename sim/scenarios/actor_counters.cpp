@@ -128,6 +128,13 @@ struct inspector {
     std::uint64_t direct_acked_at_invoke = 0;
 };
 
+/// Which of a node's cores had its deadline in the past after a tick (several may at once).
+struct stale_sources {
+    std::uint64_t replicas = 0;
+    std::uint64_t dht = 0;
+    std::uint64_t actors = 0;
+};
+
 struct counter_books {
     std::uint64_t direct_acked = 0;    // increments answered ok
     std::uint64_t direct_started = 0;  // increments ever sent (answered or not)
@@ -187,12 +194,16 @@ public:
     std::uint64_t rejected() const { return rejected_; }
     std::uint64_t leaders_seen() const { return leaders_seen_; }
     std::uint64_t records_compared() const { return records_compared_; }
+    std::uint64_t stale_deadlines() const { return stale_deadlines_; }
+    const std::string& first_stale() const { return first_stale_; }
+    const stale_sources& stale_by() const { return stale_by_; }
 
     /// Start the actors: one spawn each, retried until answered ok or `limit` passes.
     bool spawn_all(instant limit) {
         std::vector<bool> spawned(actors_count, false);
         std::vector<attempt> tries(actors_count);
         std::vector<instant> next(actors_count, now());
+        spawning_ = true;
         while (now() < limit) {
             bool all = true;
             for (std::size_t a = 0; a < actors_count; ++a) {
@@ -210,17 +221,22 @@ public:
                     next[a] = std::min(next[a], now() + retry_pause_max);
                 }
                 if (next[a] <= now()) {
-                    const actors::json request = {
-                        {"op", "spawn"},        {"name", actor_name(a)},
-                        {"program", counter_program}, {"module", ""},
-                        {"args", actors::json::object()}, {"parent", ""},
-                        {"owner", "sim"},       {"from", "client:5157"},
-                        {"sequence", 1}};
+                    const actors::json request = {{"op", "spawn"},
+                                                  {"name", actor_name(a)},
+                                                  {"program", counter_program},
+                                                  {"module", ""},
+                                                  {"args", actors::json::object()},
+                                                  {"parent", ""},
+                                                  {"owner", "sim"},
+                                                  {"from", "client:5157"},
+                                                  {"sequence", 1}};
                     tries[a] = submit(random_node(), request, true);
                     next[a] = now() + client_timeout;
                 }
             }
             if (all) {
+                spawning_ = false;
+                answers_.clear();
                 return true;
             }
             run_until(std::min(limit, now() + duration::milliseconds(50)), false);
@@ -583,7 +599,9 @@ private:
                 return;
             }
         }
-        answers_[{via, life, done.id}] = text; // a spawn's, or a stale attempt's (dropped)
+        if (spawning_) {
+            answers_[{via, life, done.id}] = text; // a spawn's (or a stale attempt's)
+        }
     }
 
     /// Execute a node's effects: stage replica writes, sync once, then the rest in order.
@@ -710,16 +728,38 @@ private:
             return;
         }
         state.core->on_tick(now());
+        ticked_ = true;
         drain(node);
+        ticked_ = false;
     }
 
+    /// One timer per node at its deadline. A deadline that a tick left in the past would make a
+    /// runtime fire its timer again at once, forever; the driver counts it and waits a
+    /// millisecond (a timer's granularity) so the run goes on.
     void arm(node_index node) {
-        const instant deadline = nodes_[node].core->next_deadline();
+        const auto& core = *nodes_[node].core;
+        const instant deadline = core.next_deadline();
         if (deadline == instant::never()) {
             scheduler_.cancel_timer(node);
-        } else {
-            scheduler_.arm_timer(node, std::max(deadline, now()));
+            return;
         }
+        if (ticked_ && deadline <= now()) {
+            if (stale_deadlines_ == 0) {
+                first_stale_ = fmt::format(
+                    "node {} at {:.3f} s: deadline {:.3f} s (replicas {:.3f}, dht {:.3f}, "
+                    "actors {:.3f})",
+                    node, now().ns() / 1e9, deadline.ns() / 1e9,
+                    core.replicas().next_deadline().ns() / 1e9,
+                    core.dht().next_deadline().ns() / 1e9, core.actors_next_due().ns() / 1e9);
+            }
+            ++stale_deadlines_;
+            stale_by_.replicas += core.replicas().next_deadline() <= now() ? 1 : 0;
+            stale_by_.dht += core.dht().next_deadline() <= now() ? 1 : 0;
+            stale_by_.actors += core.actors_next_due() <= now() ? 1 : 0;
+            scheduler_.arm_timer(node, now() + duration::milliseconds(1));
+            return;
+        }
+        scheduler_.arm_timer(node, std::max(deadline, now()));
     }
 
     struct answer_key {
@@ -744,6 +784,11 @@ private:
     std::vector<counter_books> books_;
     std::map<answer_key, std::string> answers_;
     bool new_work_ = false;
+    bool spawning_ = false; // spawn_all() collects answers in answers_
+    bool ticked_ = false; // drain() runs after on_tick
+    std::uint64_t stale_deadlines_ = 0;
+    stale_sources stale_by_;
+    std::string first_stale_;
     instant wake_at_ = instant::never();
     instant last_ack_at_;
     // Per actor: epoch -> the node that led it; applied index -> (first node, record as JSON).
@@ -855,6 +900,12 @@ scenario_result run_actor_counters(const scenario_options& options) {
         errors += fmt::format(" [{} x{}]", text, count);
     }
     out.line("  answers not ok (retried):{}", errors.empty() ? " none" : errors);
+    if (run.stale_deadlines() > 0) {
+        out.line("  stale deadlines: {} ticks left a node's deadline in the past (replicas {}, "
+                 "dht {}, actors {}); first: {}",
+                 run.stale_deadlines(), run.stale_by().replicas, run.stale_by().dht,
+                 run.stale_by().actors, run.first_stale());
+    }
     out.line("  safety: {} (epoch, leader) pairs, {} committed records compared across members",
              run.leaders_seen(), run.records_compared());
     for (std::size_t a = 0; a < actors_count; ++a) {

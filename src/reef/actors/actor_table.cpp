@@ -566,6 +566,8 @@ std::vector<outbound> actor_table::due_requests(
     for (const auto& group : candidates) {
         const auto found = records_.find(group);
         if (found == records_.end() || !leads(group)) {
+            // Not (or no longer) led here: what this node knew of deliveries is stale.
+            couriers_.erase(group);
             continue;
         }
         const auto& record = found->second;
@@ -598,6 +600,7 @@ std::vector<outbound> actor_table::due_requests(
             const std::uint64_t token = next_token_++;
             in_flight_[token] = in_flight{group, sent.to, sent.sequence, false};
             courier.busy.insert(sent.to);
+            courier.retry_at.erase(sent.to);
             out.push_back(outbound{token, sent.to, encode_request(asked), sent.kind == "spawn"});
         }
         add_chores(group, record, courier, out);
@@ -640,6 +643,7 @@ void actor_table::add_chores(const replica::group_id& group, const actor_record&
     const std::uint64_t token = next_token_++;
     in_flight_[token] = in_flight{group, record.name, 0, true};
     courier.chore_busy = true;
+    courier.retry_at.erase("");
     out.push_back(outbound{token, record.name, encode_request(asked), false});
 }
 
@@ -692,17 +696,28 @@ void actor_table::on_request_done(std::uint64_t token, const result<std::string>
     work_.insert(done.group);
 }
 
-instant actor_table::next_due() const {
+instant actor_table::next_due(const std::function<bool(const replica::group_id&)>& leads) const {
+    if (in_flight_.size() >= limits_.courier_in_flight_max) {
+        return instant::never(); // an answer comes first, as an input
+    }
     instant earliest = instant::never();
     for (const auto& group : work_) {
+        if (!leads(group)) {
+            continue; // a follower's copy: its leader's courier does the work
+        }
         const auto courier = couriers_.find(group);
+        const bool chore_busy = courier != couriers_.end() && courier->second.chore_busy;
         if (courier != couriers_.end()) {
             for (const auto& [key, at] : courier->second.retry_at) {
-                earliest = std::min(earliest, at);
+                // A retry already in flight waits for its answer, not for the clock.
+                const bool busy = key.empty() ? chore_busy : courier->second.busy.contains(key);
+                if (!busy) {
+                    earliest = std::min(earliest, at);
+                }
             }
         }
         const auto found = records_.find(group);
-        if (found == records_.end()) {
+        if (found == records_.end() || chore_busy) {
             continue;
         }
         for (const auto& [id, due] : found->second.timers) {

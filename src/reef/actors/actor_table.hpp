@@ -112,8 +112,9 @@ public:
     [[nodiscard]] std::vector<outbound> due_requests(
         const std::function<bool(const replica::group_id&)>& leads);
     void on_request_done(std::uint64_t token, const result<std::string>& answer);
-    /// When due_requests() may have more (a retry or a timer comes due); never when idle.
-    instant next_due() const;
+    /// When due_requests() may have more for the actors this node leads (a retry or a timer
+    /// comes due); never when idle, and never in the past for work that waits on an answer.
+    instant next_due(const std::function<bool(const replica::group_id&)>& leads) const;
 
     /// The committed record of `group`, if this node holds it.
     const actor_record* find(const replica::group_id& group) const;

@@ -6,6 +6,7 @@
 #include "reef/base/address.hpp"
 #include "reef/control/actors_api.hpp"
 #include "reef/control/dht_api.hpp"
+#include "reef/control/jobs_api.hpp"
 #include "reef/control/json_support.hpp"
 #include "reef/control/kv_api.hpp"
 #include "reef/membership/swim.hpp"
@@ -182,7 +183,7 @@ struct route {
     std::string_view method;
 };
 
-constexpr std::array<route, 14> routes{{
+constexpr std::array<route, 18> routes{{
     {"/v1/status", "GET"},
     {"/v1/peers", "GET"},
     {"/v1/join", "POST"},
@@ -197,6 +198,10 @@ constexpr std::array<route, 14> routes{{
     {actors_send_path, "POST"},
     {actors_steer_path, "POST"},
     {actors_state_path, "GET"},
+    {jobs_path, "GET"},
+    {jobs_start_path, "POST"},
+    {jobs_state_path, "GET"},
+    {jobs_cancel_path, "POST"},
 }};
 
 } // namespace
@@ -216,7 +221,8 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
             "no such endpoint " + shown(path) +
                 " (try /v1/status, /v1/peers, /v1/join, /v1/leave, /v1/dht/put, /v1/dht/get, "
                 "/v1/dht/closest, /v1/dht/find, /v1/kv, /v1/kv/group, /v1/actors/spawn, "
-                "/v1/actors/send, /v1/actors/steer, /v1/actors/state)"));
+                "/v1/actors/send, /v1/actors/steer, /v1/actors/state, /v1/jobs, "
+                "/v1/jobs/start, /v1/jobs/state, /v1/jobs/cancel)"));
     }
     if (incoming.method != found->method) {
         response refused = error_response(
@@ -252,6 +258,9 @@ outcome handle(const request& incoming, const node::node& local, const runtime_f
     }
     if (is_actors_path(path)) {
         return handle_actors(path, incoming);
+    }
+    if (is_jobs_path(path)) {
+        return handle_jobs(path, incoming);
     }
     REEF_ASSERT(path == "/v1/leave");
     return post_leave(incoming);

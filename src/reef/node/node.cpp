@@ -206,7 +206,7 @@ std::vector<effect> node::take_effects() { return std::exchange(effects_, {}); }
 
 instant node::next_deadline() const {
     return std::min({membership_.next_deadline(), dht_.next_deadline(),
-                     replicas_.next_deadline(), actors_.next_due()});
+                     replicas_.next_deadline(), actors_next_due()});
 }
 
 replica::group_id node::kv_group_of(std::string_view key) {
@@ -305,8 +305,16 @@ result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
     return id;
 }
 
-result<std::uint64_t> node::actor_submit(instant now, const actors::json& request,
+result<std::uint64_t> node::actor_submit(instant now, const actors::json& given,
                                          bool may_create) {
+    actors::json request = given;
+    if (request.value("op", "") == "spawn" && request.value("name", "") == "" &&
+        request.contains("name_prefix")) {
+        // A name this node makes up (a job's id): unique per node life, like its client ids.
+        request["name"] = request.value("name_prefix", "") + hex_of(kv_client_base_) + "-" +
+                          std::to_string(++names_made_);
+        request.erase("name_prefix");
+    }
     const std::string name = request.value("name", "");
     if (auto valid = actors::validate_name(name, limits_.actors.records); !valid) {
         return valid.failure();
@@ -347,25 +355,43 @@ void node::set_actor_clock(instant now) {
     actors_.set_clock(now, unix_seconds_at_start_ * 1000 + static_cast<std::uint64_t>(elapsed_ms));
 }
 
+instant node::actors_next_due() const {
+    return actors_.next_due([this](const replica::group_id& group) { return leads(group); });
+}
+
+bool node::leads(const replica::group_id& group) const {
+    const auto* core = replicas_.find(group);
+    return core != nullptr && core->current_role() == replica::role::leader;
+}
+
 std::size_t node::pump_actors(instant now) {
     set_actor_clock(now);
-    auto due = actors_.due_requests([this](const replica::group_id& group) {
-        const auto* core = replicas_.find(group);
-        return core != nullptr && core->current_role() == replica::role::leader;
-    });
+    auto due = actors_.due_requests(
+        [this](const replica::group_id& group) { return leads(group); });
     for (auto& out : due) {
         const replica::group_id group = actor_group_of(out.to);
         std::vector<node_id> candidates;
-        if (const auto* core = replicas_.find(group); core != nullptr) {
+        if (leads(group)) {
             // One of this node's own actors (a chore): its members, this leader first.
             candidates.push_back(self_);
-            for (const auto& member : core->members()) {
+            for (const auto& member : replicas_.find(group)->members()) {
                 if (member != self_) {
                     candidates.push_back(member);
                 }
             }
         } else {
+            // A copy this node holds may be stale (it was removed from the group and never
+            // told): its members are only hints after the closest alive nodes.
             candidates = closest_alive(group);
+            if (const auto* core = replicas_.find(group); core != nullptr) {
+                for (const auto& member : core->members()) {
+                    if (candidates.size() < limits_.replica.members_max &&
+                        std::find(candidates.begin(), candidates.end(), member) ==
+                            candidates.end()) {
+                        candidates.push_back(member);
+                    }
+                }
+            }
         }
         auto id = submit_with_client(
             now, group, std::move(candidates),

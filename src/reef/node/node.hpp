@@ -176,7 +176,8 @@ public:
         instant now, std::string_view key, const replica::kv::command& body,
         std::optional<replica::request_id> request = std::nullopt);
     /// Send `request` (an actors request object: "op" spawn, deliver, inspect or steer, and
-    /// "name") to the actor it names. Its group is located like a kv key's; only a spawn may
+    /// "name") to the actor it names. A spawn with an empty name and a "name_prefix" gets a
+    /// name this node makes up: the prefix, this node life's client id in hex, "-", a counter. Its group is located like a kv key's; only a spawn may
     /// create it (`may_create`), anything else to an actor no node hosts ends with not_found.
     /// The answer comes as an actor_done effect with the returned id.
     /// Errors: invalid_argument (a bad name), unavailable, resource_exhausted.
@@ -206,6 +207,8 @@ public:
     const replica::host& replicas() const { return replicas_; }
     const replica::kv::registers& kv_registers() const { return registers_; }
     const actors::actor_table& actors() const { return actors_; }
+    /// When the actors this node leads have work due (part of next_deadline()).
+    instant actors_next_due() const;
     /// Wall-clock unix seconds at `now`, as derived from the construction time.
     std::uint64_t unix_seconds_at(instant now) const;
 
@@ -217,6 +220,8 @@ private:
     void collect_replicas(instant now);
     /// The actors' courier: send what actors this node leads have to deliver.
     std::size_t pump_actors(instant now);
+    /// This node leads `group` (in memory, as its leader).
+    bool leads(const replica::group_id& group) const;
     void set_actor_clock(instant now);
     /// The alive members closest to `group`, closest first, at most replica_locate_width.
     std::vector<node_id> closest_alive(const replica::group_id& group) const;
@@ -255,6 +260,7 @@ private:
     };
     std::uint64_t kv_client_base_;  // random per node life; clients are base, base + 1, ...
     std::uint64_t kv_clients_made_ = 0;
+    std::uint64_t names_made_ = 0;  // actor names made up by actor_submit ("name_prefix")
     std::vector<kv_client> kv_clients_idle_;
     std::map<std::uint64_t, kv_client> kv_clients_busy_;  // host request id -> its client
     instant started_at_;

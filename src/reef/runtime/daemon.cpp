@@ -19,6 +19,7 @@
 #include "reef/control/api.hpp"
 #include "reef/control/dht_api.hpp"
 #include "reef/control/actors_api.hpp"
+#include "reef/control/jobs_api.hpp"
 #include "reef/control/kv_api.hpp"
 #include "reef/crypto/cluster_key.hpp"
 #include "reef/crypto/identity.hpp"
@@ -656,7 +657,9 @@ void daemon::impl::start_actor(instant now, control::actor_command asked,
     REEF_ASSERT(!request.is_discarded()); // the control API built it
     auto started_request = local->actor_submit(now, request, asked.may_create);
     if (!started_request) {
-        respond(control::actor_reply(asked, started_request.failure()));
+        respond(control::is_job_verb(asked.verb)
+                    ? control::job_reply(asked, started_request.failure())
+                    : control::actor_reply(asked, started_request.failure()));
         drain();
         return;
     }
@@ -677,7 +680,9 @@ void daemon::impl::on_actor_done(node::actor_done& done) {
     }
     pending_actor_answer answer = std::move(waiting->second);
     pending_actors.erase(waiting);
-    control::response reply = control::actor_reply(answer.asked, done.answer);
+    control::response reply = control::is_job_verb(answer.asked.verb)
+                                  ? control::job_reply(answer.asked, done.answer)
+                                  : control::actor_reply(answer.asked, done.answer);
     log_debug("actor {} {} request {} done in {:.0f} ms: {}", answer.asked.verb, answer.asked.name,
               done.id, (clock_now() - answer.started).ms(), reply.status);
     answer.respond(std::move(reply));

@@ -26,11 +26,13 @@ ALLOWED = {
     "dht": {"base", "wire", "crypto"},
     "replica": {"base", "wire"},
     "actors": {"base", "replica"},
-    "node": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors"},
+    "jobs": {"base", "replica", "actors"},
+    "node": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors",
+             "jobs"},
     "control": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors",
-                "node"},
+                "jobs", "node"},
     "runtime": {"base", "wire", "crypto", "transport", "membership", "dht", "replica", "actors",
-                "node", "control"},
+                "jobs", "node", "control"},
 }
 
 BANNED_OUTSIDE_RUNTIME = [

@@ -29,6 +29,11 @@ std::uint64_t mix(std::uint64_t x) {
 }
 
 /// A delivery answer the sender should try again later (busy, out of order, not there yet).
+/// A message to an actor that is not there yet: tried this many times, at most this far apart
+/// (about 15 s in all), before it is dropped.
+constexpr std::uint32_t absent_retries_max = 40;
+constexpr duration absent_retry_max = duration::milliseconds(400);
+
 bool retryable(const json& answer) {
     return answer.value("retry", false);
 }
@@ -662,14 +667,14 @@ void actor_table::on_request_done(std::uint64_t token, const result<std::string>
     const std::string key = done.chore ? std::string() : done.to;
     json parsed = answer ? json::parse(*answer, nullptr, false) : json();
     bool delivered = answer.ok() && !parsed.is_discarded() && !retryable(parsed);
-    if (!done.chore && delivered && !parsed.value("ok", false) &&
-        parsed.value("error", "").starts_with("no such actor") &&
-        courier.failures[key] < 20) {
-        delivered = false; // its spawn may still be on the way: try a while before giving up
-    }
-    if (!done.chore && !answer && answer.failure().code == errc::not_found &&
-        courier.failures[key] >= 20) {
-        delivered = true; // no such actor, for good: the message is dropped
+    // No such actor (its group, or its record): its spawn may still be on the way, so the
+    // message is tried again, often, for a while (absent_retries_max), and then dropped.
+    const bool absent = !done.chore &&
+                        ((delivered && !parsed.value("ok", false) &&
+                          parsed.value("error", "").starts_with("no such actor")) ||
+                         (!answer && answer.failure().code == errc::not_found));
+    if (absent) {
+        delivered = courier.failures[key] >= absent_retries_max;
     }
     if (done.chore) {
         courier.chore_busy = false;
@@ -688,10 +693,11 @@ void actor_table::on_request_done(std::uint64_t token, const result<std::string>
         ++stats_.redelivered;
         const auto failures = ++courier.failures[key];
         duration wait = limits_.retry_min;
-        for (std::uint32_t i = 1; i < failures && wait < limits_.retry_max; ++i) {
+        const duration wait_max = absent ? absent_retry_max : limits_.retry_max;
+        for (std::uint32_t i = 1; i < failures && wait < wait_max; ++i) {
             wait = wait + wait;
         }
-        courier.retry_at[key] = now_ + std::min(wait, limits_.retry_max);
+        courier.retry_at[key] = now_ + std::min(wait, wait_max);
     }
     work_.insert(done.group);
 }

@@ -173,7 +173,8 @@ response job_reply(const actor_command& asked, const result<std::string>& answer
         return ok_json({{"ok", true}, {"job", body.value("name", asked.name)}});
     }
     if (asked.verb == "jobs") {
-        return ok_json({{"jobs", body.value("state", json::object()).value("jobs", json::object())}});
+        const json state = body.value("state", json::object());
+        return ok_json({{"jobs", state.value("jobs", json::object())}});
     }
     if (asked.verb == "job_state") {
         json state = body.value("state", json::object());

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "reef/dht/codec.hpp"
+#include "reef/jobs/job_table.hpp"
 #include "reef/crypto/identity.hpp"
 #include "reef/membership/codec.hpp"
 #include "reef/replica/host_codec.hpp"
@@ -96,6 +97,13 @@ node::node(const config& limits, const crypto::identity& self, std::string addre
       incarnation_persisted_(incarnation) {
     REEF_ASSERT(limits.validate().ok());
     REEF_ASSERT(!self_.is_zero());
+    jobs::register_jobs(actors_);
+    if (limits.job_slots > 0) {
+        jobs::worker_config worker_limits;
+        worker_limits.name = self_.hex();
+        worker_limits.slots = limits.job_slots;
+        worker_.emplace(worker_limits, kernels_);
+    }
     REEF_ASSERT(membership::is_valid_address(address_));
 }
 
@@ -183,6 +191,9 @@ void node::on_payload(instant now, const node_id& from, const std::string& from_
 
 void node::on_tick(instant now) {
     set_actor_clock(now);
+    if (worker_ && worker_->next_deadline() <= now) {
+        worker_->on_tick(now);
+    }
     membership_.on_tick(now);
     dht_.on_tick(now, unix_seconds_at(now));
     if (replicas_.next_deadline() <= now) {
@@ -206,7 +217,8 @@ std::vector<effect> node::take_effects() { return std::exchange(effects_, {}); }
 
 instant node::next_deadline() const {
     return std::min({membership_.next_deadline(), dht_.next_deadline(),
-                     replicas_.next_deadline(), actors_next_due()});
+                     replicas_.next_deadline(), actors_next_due(),
+                     worker_ ? worker_->next_deadline() : instant::never()});
 }
 
 replica::group_id node::kv_group_of(std::string_view key) {
@@ -355,6 +367,76 @@ void node::set_actor_clock(instant now) {
     actors_.set_clock(now, unix_seconds_at_start_ * 1000 + static_cast<std::uint64_t>(elapsed_ms));
 }
 
+void node::collect_jobs(instant now) {
+    if (!worker_) {
+        return;
+    }
+    for (auto& produced : worker_->take_effects()) {
+        if (auto* asked = std::get_if<jobs::ask>(&produced)) {
+            actors::json request;
+            if (asked->message == actors::json{{"inspect", true}}) {
+                request = {{"op", "inspect"}, {"name", asked->actor}};
+            } else {
+                request = {{"op", "deliver"}, {"name", asked->actor}, {"kind", "message"},
+                           {"body", asked->message}};
+            }
+            auto id = actor_submit(now, request, false);
+            if (id) {
+                actor_requests_.erase(*id);
+                worker_requests_[*id] = asked->token;
+            } else {
+                worker_->on_answer(now, asked->token, id.failure());
+            }
+        } else if (auto* started = std::get_if<jobs::start_run>(&produced)) {
+            effects_.emplace_back(std::in_place_type<job_run>, std::move(*started));
+        } else if (auto* stopped = std::get_if<jobs::stop_run>(&produced)) {
+            effects_.emplace_back(std::in_place_type<job_run>, *stopped);
+        } else {
+            effects_.emplace_back(std::in_place_type<job_run>,
+                                  std::get<jobs::shorten_run>(produced));
+        }
+    }
+}
+
+void node::on_job_answer(instant now, std::uint64_t token, const result<std::string>& answer) {
+    if (!answer && answer.failure().code == errc::not_found && table_spawns_.empty()) {
+        // No node hosts the job table yet: the first worker to look creates it.
+        actors::json spawn{{"op", "spawn"},
+                           {"name", jobs::job_table_name},
+                           {"native", jobs::job_table_kind}};
+        if (auto id = actor_submit(now, spawn, true)) {
+            actor_requests_.erase(*id);
+            table_spawns_.insert(*id);
+        }
+    }
+    if (!answer) {
+        worker_->on_answer(now, token, answer.failure());
+        return;
+    }
+    actors::json parsed = actors::json::parse(*answer, nullptr, false);
+    if (parsed.is_discarded()) {
+        worker_->on_answer(now, token, make_error(errc::internal, "an answer that is not JSON"));
+        return;
+    }
+    worker_->on_answer(now, token, parsed);
+}
+
+void node::job_progress(instant now, std::uint64_t run, std::uint64_t through, double partial) {
+    set_actor_clock(now);
+    if (worker_) {
+        worker_->on_progress(now, run, through, partial);
+    }
+    collect(now);
+}
+
+void node::job_finished(instant now, std::uint64_t run, std::uint64_t through, double partial) {
+    set_actor_clock(now);
+    if (worker_) {
+        worker_->on_finished(now, run, through, partial);
+    }
+    collect(now);
+}
+
 instant node::actors_next_due() const {
     return actors_.next_due([this](const replica::group_id& group) { return leads(group); });
 }
@@ -450,6 +532,7 @@ void node::collect(instant now) {
     for (int round = 0; round < 4 && pump_actors(now) > 0; ++round) {
         collect_replicas(now);
     }
+    collect_jobs(now);
     for (auto& produced_effect : dht_.take_effects()) {
         if (auto* send = std::get_if<dht::send_message>(&produced_effect)) {
             ++stats_.payloads_sent;
@@ -564,6 +647,16 @@ void node::collect_replica_batch(instant now, std::vector<replica::host_effect>&
                 const std::uint64_t token = courier->second;
                 courier_requests_.erase(courier);
                 actors_.on_request_done(token, finished.answer);
+                continue;
+            }
+            if (auto asked = worker_requests_.find(finished.id);
+                asked != worker_requests_.end()) {
+                const std::uint64_t token = asked->second;
+                worker_requests_.erase(asked);
+                on_job_answer(now, token, finished.answer);
+                continue;
+            }
+            if (table_spawns_.erase(finished.id) > 0) {
                 continue;
             }
             if (actor_requests_.erase(finished.id) > 0) {

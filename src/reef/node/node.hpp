@@ -35,6 +35,8 @@
 #include <vector>
 
 #include "reef/actors/actor_table.hpp"
+#include "reef/jobs/kernels.hpp"
+#include "reef/jobs/worker.hpp"
 #include "reef/base/ids.hpp"
 #include "reef/base/result.hpp"
 #include "reef/base/time.hpp"
@@ -53,6 +55,9 @@ struct config {
     dht::kademlia_config dht;
     replica::host_config replica;
     actors::table_config actors;
+    /// Runner slots this node offers to jobs (normally its cores); 0: it computes no chunks (it
+    /// still hosts job coordinators and the job table).
+    std::size_t job_slots = 0;
     /// Members of a replica group (R): the alive members closest to its key when it is created.
     std::size_t replica_group_size = 3;
     /// Nodes asked whether they host a group before it is created: the alive members closest to
@@ -118,8 +123,13 @@ struct actor_log {
     std::string line;
 };
 
+/// Job work for the runtime's runner threads (jobs::worker's effects): start computing a chunk,
+/// stop a run, or end a run earlier. Progress and ends come back through job_progress and
+/// job_finished.
+using job_run = std::variant<jobs::start_run, jobs::stop_run, jobs::shorten_run>;
+
 using effect = std::variant<persist_incarnation, send_payload, payload_rejected, member_changed,
-                            dht_done, replica_write, kv_done, actor_done, actor_log>;
+                            dht_done, replica_write, kv_done, actor_done, actor_log, job_run>;
 
 struct node_stats {
     std::uint64_t payloads_received = 0;
@@ -177,7 +187,8 @@ public:
         std::optional<replica::request_id> request = std::nullopt);
     /// Send `request` (an actors request object: "op" spawn, deliver, inspect or steer, and
     /// "name") to the actor it names. A spawn with an empty name and a "name_prefix" gets a
-    /// name this node makes up: the prefix, this node life's client id in hex, "-", a counter. Its group is located like a kv key's; only a spawn may
+    /// name this node makes up: the prefix, this node life's client id in hex, "-", a counter.
+    /// Its group is located like a kv key's; only a spawn may
     /// create it (`may_create`), anything else to an actor no node hosts ends with not_found.
     /// The answer comes as an actor_done effect with the returned id.
     /// Errors: invalid_argument (a bad name), unavailable, resource_exhausted.
@@ -185,6 +196,17 @@ public:
                                                      bool may_create);
     /// The group of actor `name`: BLAKE2b-256("reef.actor" 0x00 name).
     static replica::group_id actor_group_of(std::string_view name);
+    /// Adds a kernel this node can compute (the SDK's native tasks); before any job uses it.
+    [[nodiscard]] status register_kernel(jobs::kernel added) {
+        return kernels_.add(std::move(added));
+    }
+    const jobs::kernel_registry& kernels() const { return kernels_; }
+    /// A run started by a job_run effect has computed [begin, through) with result `partial`.
+    void job_progress(instant now, std::uint64_t run, std::uint64_t through, double partial);
+    /// A run has stopped at `through` with result `partial` (not after a stop_run).
+    void job_finished(instant now, std::uint64_t run, std::uint64_t through, double partial);
+    const jobs::worker* job_worker() const { return worker_ ? &*worker_ : nullptr; }
+
     /// The group of kv register `key`: BLAKE2b-256("reef.kv" 0x00 key).
     static replica::group_id kv_group_of(std::string_view key);
     /// Longest kv key.
@@ -222,6 +244,9 @@ private:
     std::size_t pump_actors(instant now);
     /// This node leads `group` (in memory, as its leader).
     bool leads(const replica::group_id& group) const;
+    /// Executes the job worker's effects: asks become actor requests, runs become job_run.
+    void collect_jobs(instant now);
+    void on_job_answer(instant now, std::uint64_t token, const result<std::string>& answer);
     void set_actor_clock(instant now);
     /// The alive members closest to `group`, closest first, at most replica_locate_width.
     std::vector<node_id> closest_alive(const replica::group_id& group) const;
@@ -251,6 +276,13 @@ private:
     // Host request ids of actor requests: a client's (actor_submit) or the courier's (token).
     std::set<std::uint64_t> actor_requests_;
     std::map<std::uint64_t, std::uint64_t> courier_requests_;
+    // Jobs: the kernels this node can compute, and its worker (when it has slots), whose asks
+    // are actor requests (host request id -> the worker's token; `table_spawns_`: spawns of the
+    // job table, whose answers nobody waits for).
+    jobs::kernel_registry kernels_;
+    std::optional<jobs::worker> worker_;
+    std::map<std::uint64_t, std::uint64_t> worker_requests_;
+    std::set<std::uint64_t> table_spawns_;
     // Request ids for kv requests that bring none: each outstanding request holds a client of
     // its own (a client has one request outstanding at a time, or the exactly-once table would
     // take a later sequence overtaking an earlier one for a retry), returned when it ends.

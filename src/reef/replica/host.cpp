@@ -184,9 +184,15 @@ result<std::uint64_t> host::submit(instant now, const group_id& id,
     ++stats_.requests_submitted;
     const std::uint64_t id_of_request = next_id_++;
     auto& waiting = pending_[id_of_request];
-    waiting = pending{id,      std::move(candidates), group_size, {}, {}, {}, false, may_create,
-                      request, std::move(command), node_id{}, now + limits_.retry_interval,
-                      now + limits_.request_timeout};
+    waiting = pending{};
+    waiting.group = id;
+    waiting.candidates = std::move(candidates);
+    waiting.group_size = group_size;
+    waiting.may_create = may_create;
+    waiting.request = request;
+    waiting.command = std::move(command);
+    waiting.next_retry = now + limits_.retry_interval;
+    waiting.deadline = now + limits_.request_timeout;
     retarget(waiting);
     send_request(now, id_of_request, waiting);
     return id_of_request;
@@ -206,9 +212,11 @@ void host::retarget(pending& waiting) const {
             waiting.target = self_;
             return;
         }
-        if (waiting.members.empty()) {
+        if (waiting.members.empty() && !waiting.copy_consulted) {
             // This node's copy names the members, and perhaps the leader; it may be stale (a
-            // member that was cut off or removed), so later retries go round the members.
+            // member that was cut off or removed), so later retries go round the members, and
+            // the copy is consulted only once.
+            waiting.copy_consulted = true;
             waiting.members = known->members();
             if (known->leader() != self_) {
                 waiting.target = known->leader();
@@ -241,10 +249,14 @@ void host::retarget(pending& waiting) const {
                 return;
             }
         }
-        waiting.refused_by.clear(); // everyone refused: leaders change; start over
-        auto next = std::upper_bound(members.begin(), members.end(), waiting.target);
-        waiting.target = next == members.end() ? members.front() : *next;
-        return;
+        // Everyone refused: a leader is being chosen, or this set is a stale copy's (a member
+        // removed while it was away keeps one, and its epoch changes spread it to others, so
+        // going round it never ends). Locate the group again among the candidates; a group
+        // found once is never created again.
+        waiting.refused_by.clear();
+        waiting.members.clear();
+        waiting.unknown_at.clear();
+        waiting.relocated = true;
     }
     // Locating: the closest candidate that has not answered "unknown" yet, after the target.
     const auto& order = waiting.candidates;
@@ -387,6 +399,12 @@ void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pendin
         // No candidate hosts it: this is the group's first use.
         if (!waiting.may_create) {
             finish(id, make_error(errc::not_found, "no node hosts this group"));
+            return;
+        }
+        if (waiting.relocated) {
+            waiting.unknown_at.clear(); // it existed: its members are down or out of view
+            retarget(waiting);
+            send_request(now, id, waiting);
             return;
         }
         ++stats_.creations_asked;

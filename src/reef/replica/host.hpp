@@ -222,6 +222,8 @@ private:
         std::vector<node_id> refused_by;
         bool create = false;              // every candidate answered "unknown"
         bool may_create = true;           // else "every candidate answered unknown" ends it
+        bool copy_consulted = false;      // this node's own copy named the members once
+        bool relocated = false;           // located again after every member refused
         request_id request;
         std::string command;
         node_id target;

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <thread>
 #include <variant>
 
 #include <asio/io_context.hpp>
@@ -19,6 +20,7 @@
 #include "reef/control/api.hpp"
 #include "reef/control/dht_api.hpp"
 #include "reef/control/actors_api.hpp"
+#include "reef/runtime/job_runner.hpp"
 #include "reef/control/jobs_api.hpp"
 #include "reef/control/kv_api.hpp"
 #include "reef/crypto/cluster_key.hpp"
@@ -36,6 +38,21 @@
 namespace reef::runtime {
 
 namespace {
+
+/// Runner threads for job chunks: REEF_JOB_SLOTS when set (1..1024; tests give each node one),
+/// else one per core.
+std::size_t job_slots() {
+    if (const char* text = std::getenv("REEF_JOB_SLOTS"); text != nullptr) {
+        char* end = nullptr;
+        const unsigned long value = std::strtoul(text, &end, 10);
+        if (end != text && *end == '\0' && value >= 1 && value <= 1024) {
+            return value;
+        }
+        log_warn("REEF_JOB_SLOTS={} is not 1..1024; using one slot per core", text);
+    }
+    return std::max(1U, std::thread::hardware_concurrency());
+}
+
 
 /// Probe periods a leaving node keeps gossiping before it closes, so the leave spreads.
 constexpr std::int64_t leave_grace_periods = 3;
@@ -167,6 +184,7 @@ struct daemon::impl {
     void on_dht_done(const node::dht_done& done);
     void start_kv(instant now, control::kv_command asked, control_server::responder respond);
     void on_kv_done(const node::kv_done& done);
+    void start_job_run(node::job_run& run);
     void start_actor(instant now, control::actor_command asked,
                      control_server::responder respond);
     void on_actor_done(node::actor_done& done);
@@ -185,6 +203,8 @@ struct daemon::impl {
     std::unique_ptr<peer_network> network;
     std::unique_ptr<node::node> local;
     std::unique_ptr<control_server> control;
+    /// The threads that compute this node's job chunks.
+    std::unique_ptr<job_runner> runner;
     /// DHT operation id -> the request waiting for it; kv request id -> likewise. At most
     /// pending_answers_max in both together.
     std::map<dht::operation_id, pending_answer> pending;
@@ -260,8 +280,23 @@ status daemon::impl::start() {
     if (auto opened = open_replica_store(); !opened) {
         return opened.failure();
     }
+    node_limits.job_slots = job_slots();
     local = std::make_unique<node::node>(node_limits, identity, address, *incarnation,
                                          random_seed(), clock_now(), unix_seconds_now());
+    runner = std::make_unique<job_runner>(
+        io,
+        [this](std::uint64_t run, std::uint64_t through, double partial) {
+            if (!stopped) {
+                local->job_progress(clock_now(), run, through, partial);
+                drain();
+            }
+        },
+        [this](std::uint64_t run, std::uint64_t through, double partial) {
+            if (!stopped) {
+                local->job_finished(clock_now(), run, through, partial);
+                drain();
+            }
+        });
     // The groups this node stored in an earlier life, before any other input.
     auto stored_groups = replica_store->groups();
     if (!stored_groups) {
@@ -431,6 +466,7 @@ void daemon::impl::execute(node::effect& effect) {
             [&](node::kv_done& done) { on_kv_done(done); },
             [&](node::actor_done& done) { on_actor_done(done); },
             [&](node::actor_log& line) { log_info("actor {}: {}", line.actor, line.line); },
+            [&](node::job_run& run) { start_job_run(run); },
             [&](node::replica_write&) { REEF_ASSERT(false); }, // staged by drain()
         },
         effect);
@@ -641,6 +677,24 @@ void daemon::impl::on_kv_done(const node::kv_done& done) {
     answer.respond(std::move(reply));
 }
 
+void daemon::impl::start_job_run(node::job_run& run) {
+    if (stopped) {
+        return;
+    }
+    if (auto* started = std::get_if<jobs::start_run>(&run)) {
+        const jobs::kernel* kernel = local->kernels().find(started->kernel);
+        REEF_ASSERT(kernel != nullptr); // the worker claims only jobs whose kernel it has
+        log_debug("job run {}: {} [{}, {})", started->run_id, started->kernel, started->begin,
+                  started->end);
+        runner->start(started->run_id, *kernel, started->seed, started->begin, started->end);
+    } else if (auto* stop = std::get_if<jobs::stop_run>(&run)) {
+        runner->stop(stop->run_id);
+    } else {
+        const auto& shorter = std::get<jobs::shorten_run>(run);
+        runner->shorten(shorter.run_id, shorter.end);
+    }
+}
+
 void daemon::impl::start_actor(instant now, control::actor_command asked,
                                control_server::responder respond) {
     if (stopped) {
@@ -720,6 +774,7 @@ void daemon::impl::finish() {
     pending.clear();
     pending_kv.clear();
     pending_actors.clear();
+    runner.reset(); // stops and joins the job threads; what they posted finds nothing to do
     if (network) {
         network->close();
     }
@@ -771,6 +826,10 @@ void daemon::set_stopped_handler(std::function<void()> on_stopped) {
 }
 bool daemon::stopped() const { return impl_->stopped; }
 bool daemon::failed() const { return impl_->failed; }
+status daemon::register_kernel(jobs::kernel added) {
+    return impl_->local->register_kernel(std::move(added));
+}
+
 const node::node& daemon::local_node() const { return *impl_->local; }
 const std::string& daemon::address() const { return impl_->address; }
 std::string daemon::control_socket_path() const { return impl_->dir.control_socket_path(); }

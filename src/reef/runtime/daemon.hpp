@@ -32,6 +32,7 @@
 #include <string_view>
 
 #include "reef/base/result.hpp"
+#include "reef/jobs/kernels.hpp"
 #include "reef/runtime/settings.hpp"
 
 namespace asio {
@@ -67,6 +68,8 @@ public:
     bool failed() const;
 
     const node::node& local_node() const;
+    /// Adds a kernel this node can compute for jobs (the SDK's native tasks). On the io thread.
+    [[nodiscard]] status register_kernel(jobs::kernel added);
     /// The address peers reach this node at.
     const std::string& address() const;
     std::string control_socket_path() const;

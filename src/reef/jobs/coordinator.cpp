@@ -1,0 +1,752 @@
+#include "reef/jobs/coordinator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "reef/jobs/kernels.hpp"
+
+namespace reef::jobs {
+namespace {
+
+using limits = coordinator_limits;
+
+struct chunk {
+    std::uint64_t id = 0;
+    std::uint64_t begin = 0;
+    std::uint64_t through = 0; // [begin, through) is computed; `partial` holds its result
+    std::uint64_t end = 0;
+    double partial = 0.0;
+    std::string worker;         // "" once released: free for the next claim
+    std::uint64_t lease_ms = 0; // the lease's expiry on the leader's clock
+};
+
+struct worker_info {
+    double speed = 0.0; // samples per second of one slot; 0 = not measured yet
+    std::uint64_t cores = 1;
+    std::uint64_t seen_ms = 0;
+};
+
+struct job {
+    std::string kernel;
+    std::uint64_t seed = 0;
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+    double chunk_seconds = coordinator_defaults::chunk_seconds;
+    std::uint64_t lease_ms = coordinator_defaults::lease_ms;
+    std::uint64_t chunk_min = coordinator_defaults::chunk_min;
+    std::string status = "running";
+    std::uint64_t next = 0;
+    std::uint64_t next_chunk = 0;
+    std::vector<chunk> chunks; // ordered by id
+    double hits = 0.0;
+    std::uint64_t samples_done = 0;
+    std::map<std::string, worker_info> workers;
+    std::uint64_t reassigned = 0;
+    std::uint64_t reassigned_samples = 0;
+    std::uint64_t split = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t finished_twice = 0;
+    std::uint64_t started_ms = 0;
+    std::uint64_t finished_ms = 0;
+
+    std::uint64_t samples() const { return end - begin; }
+};
+
+error refuse(std::string message) { return make_error(errc::invalid_argument, std::move(message)); }
+
+result<const json*> member(const json& object, const char* key, std::string_view where) {
+    const auto found = object.find(key);
+    if (found == object.end()) {
+        return refuse(std::string(where) + " needs \"" + key + "\"");
+    }
+    return &*found;
+}
+
+bool is_u64(const json& value) {
+    return value.is_number_unsigned() ||
+           (value.is_number_integer() && value.get<std::int64_t>() >= 0);
+}
+
+result<std::uint64_t> read_u64(const json& object, const char* key, std::string_view where) {
+    auto found = member(object, key, where);
+    if (!found) {
+        return found.failure();
+    }
+    if (!is_u64(**found)) {
+        return refuse(std::string(where) + ": \"" + key + "\" must be a non-negative integer");
+    }
+    return (*found)->get<std::uint64_t>();
+}
+
+result<std::uint64_t> read_u64_or(const json& object, const char* key, std::string_view where,
+                                  std::uint64_t fallback) {
+    return object.contains(key) ? read_u64(object, key, where) : result<std::uint64_t>(fallback);
+}
+
+result<double> read_number(const json& object, const char* key, std::string_view where) {
+    auto found = member(object, key, where);
+    if (!found) {
+        return found.failure();
+    }
+    if (!(*found)->is_number() || !std::isfinite((*found)->get<double>())) {
+        return refuse(std::string(where) + ": \"" + key + "\" must be a finite number");
+    }
+    return (*found)->get<double>();
+}
+
+result<std::string> read_name(const json& object, const char* key, std::string_view where,
+                              std::size_t size_max) {
+    auto found = member(object, key, where);
+    if (!found) {
+        return found.failure();
+    }
+    if (!(*found)->is_string() || (*found)->get_ref<const std::string&>().empty() ||
+        (*found)->get_ref<const std::string&>().size() > size_max) {
+        return refuse(std::string(where) + ": \"" + key + "\" must be a string of 1 to " +
+                      std::to_string(size_max) + " bytes");
+    }
+    return (*found)->get<std::string>();
+}
+
+json to_state(const job& current) {
+    json chunks = json::array();
+    for (const auto& part : current.chunks) {
+        chunks.push_back({{"id", part.id}, {"begin", part.begin}, {"through", part.through},
+                          {"end", part.end}, {"partial", part.partial}, {"worker", part.worker},
+                          {"lease_ms", part.lease_ms}});
+    }
+    json workers = json::object();
+    for (const auto& [name, seen] : current.workers) {
+        workers[name] = {{"speed", seen.speed}, {"cores", seen.cores}, {"seen_ms", seen.seen_ms}};
+    }
+    json state = {{"kernel", current.kernel}, {"seed", current.seed}, {"begin", current.begin},
+                  {"end", current.end}, {"status", current.status}, {"next", current.next},
+                  {"next_chunk", current.next_chunk}, {"chunks", std::move(chunks)},
+                  {"hits", current.hits}, {"samples_done", current.samples_done},
+                  {"workers", std::move(workers)}, {"reassigned", current.reassigned},
+                  {"reassigned_samples", current.reassigned_samples}, {"split", current.split},
+                  {"duplicates", current.duplicates}, {"finished_twice", current.finished_twice},
+                  {"started_ms", current.started_ms}, {"finished_ms", current.finished_ms},
+                  {"limits", {{"chunk_seconds", current.chunk_seconds},
+                              {"lease_ms", current.lease_ms},
+                              {"chunk_min", current.chunk_min}}}};
+    if (current.status == "done") {
+        state["value"] = current.kernel == pi_kernel
+                             ? pi_estimate(static_cast<std::uint64_t>(current.hits),
+                                           current.samples())
+                             : current.hits;
+    }
+    return state;
+}
+
+std::size_t state_size(const job& current) { return actors::json_text(to_state(current)).size(); }
+
+/// The state's invariants, as a refusal saying which one fails (the state may have been set by
+/// hand, so this is validation, not an assertion).
+status check(const job& current) {
+    if (current.status != "running" && current.status != "done" &&
+        current.status != "cancelled") {
+        return refuse("status must be running, done or cancelled");
+    }
+    if (current.begin >= current.end || current.next < current.begin ||
+        current.next > current.end) {
+        return refuse("begin < end and begin <= next <= end are required");
+    }
+    if (current.chunks.size() > limits::chunks_max ||
+        current.workers.size() > limits::workers_max) {
+        return refuse("too many chunks or workers");
+    }
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
+    std::uint64_t id_last = 0;
+    for (std::size_t index = 0; index < current.chunks.size(); ++index) {
+        const chunk& part = current.chunks[index];
+        if ((index > 0 && part.id <= id_last) || part.id >= current.next_chunk) {
+            return refuse("chunk ids must increase and stay below next_chunk");
+        }
+        id_last = part.id;
+        if (part.begin >= part.end || part.through < part.begin || part.through > part.end ||
+            part.begin < current.begin || part.end > current.next) {
+            return refuse("chunk " + std::to_string(part.id) + " has a bad range");
+        }
+        ranges.emplace_back(part.begin, part.end);
+    }
+    std::sort(ranges.begin(), ranges.end());
+    std::uint64_t active = 0;
+    for (std::size_t index = 0; index < ranges.size(); ++index) {
+        if (index > 0 && ranges[index].first < ranges[index - 1].second) {
+            return refuse("chunks overlap");
+        }
+        active += ranges[index].second - ranges[index].first;
+    }
+    const bool running = current.status == "running";
+    if (current.samples_done > current.samples() ||
+        (running && current.samples_done + active + (current.end - current.next) !=
+                        current.samples()) ||
+        (current.status == "done" && current.samples_done != current.samples())) {
+        return refuse("finished, active and unassigned samples must add up to the range");
+    }
+    return {};
+}
+
+result<json> parse_chunks(const json& state, job& current) {
+    auto list = member(state, "chunks", "state");
+    if (!list) {
+        return list.failure();
+    }
+    if (!(*list)->is_array()) {
+        return refuse("state: \"chunks\" must be an array");
+    }
+    for (const auto& item : **list) {
+        if (!item.is_object()) {
+            return refuse("state: a chunk must be an object");
+        }
+        chunk part;
+        auto id = read_u64(item, "id", "chunk");
+        auto begin = read_u64(item, "begin", "chunk");
+        auto through = read_u64(item, "through", "chunk");
+        auto end = read_u64(item, "end", "chunk");
+        auto partial = read_number(item, "partial", "chunk");
+        auto lease = read_u64(item, "lease_ms", "chunk");
+        if (!id || !begin || !through || !end || !partial || !lease) {
+            return refuse("state: a chunk needs id, begin, through, end, partial and lease_ms");
+        }
+        const auto worker = item.find("worker");
+        if (worker == item.end() || !worker->is_string()) {
+            return refuse("state: a chunk's worker must be a string");
+        }
+        current.chunks.push_back(chunk{*id, *begin, *through, *end, *partial,
+                                       worker->get<std::string>(), *lease});
+    }
+    return json();
+}
+
+result<json> parse_workers(const json& state, job& current) {
+    auto table = member(state, "workers", "state");
+    if (!table) {
+        return table.failure();
+    }
+    if (!(*table)->is_object()) {
+        return refuse("state: \"workers\" must be an object");
+    }
+    for (const auto& [name, item] : (*table)->items()) {
+        if (!item.is_object()) {
+            return refuse("state: a worker must be an object");
+        }
+        auto speed = read_number(item, "speed", "worker");
+        auto cores = read_u64(item, "cores", "worker");
+        auto seen = read_u64(item, "seen_ms", "worker");
+        if (!speed || !cores || !seen) {
+            return refuse("state: a worker needs speed, cores and seen_ms");
+        }
+        current.workers[name] = worker_info{*speed, *cores, *seen};
+    }
+    return json();
+}
+
+/// Reads the settings every job has, from spawn args or from the state's "limits".
+status parse_settings(const json& object, job& current, std::string_view where) {
+    auto kernel = read_name(object, "kernel", where, limits::kernel_name_size_max);
+    if (!kernel) {
+        return kernel.failure();
+    }
+    auto seed = read_u64(object, "seed", where);
+    auto begin = read_u64(object, "begin", where);
+    auto end = read_u64(object, "end", where);
+    for (const auto* field : {&seed, &begin, &end}) {
+        if (!*field) {
+            return field->failure();
+        }
+    }
+    if (*begin >= *end) {
+        return refuse(std::string(where) + ": begin must be below end");
+    }
+    current.kernel = *kernel;
+    current.seed = *seed;
+    current.begin = *begin;
+    current.end = *end;
+    current.next = *begin;
+    return {};
+}
+
+status parse_tuning(const json& object, job& current, std::string_view where) {
+    if (object.contains("chunk_seconds")) {
+        auto seconds = read_number(object, "chunk_seconds", where);
+        if (!seconds) {
+            return seconds.failure();
+        }
+        if (*seconds <= 0.0 || *seconds > 3600.0) {
+            return refuse(std::string(where) + ": chunk_seconds must be in (0, 3600]");
+        }
+        current.chunk_seconds = *seconds;
+    }
+    auto lease = read_u64_or(object, "lease_ms", where, coordinator_defaults::lease_ms);
+    if (!lease) {
+        return lease.failure();
+    }
+    if (*lease < 100 || *lease > 600'000) {
+        return refuse(std::string(where) + ": lease_ms must be in [100, 600000]");
+    }
+    auto chunk_min = read_u64_or(object, "chunk_min", where, coordinator_defaults::chunk_min);
+    if (!chunk_min) {
+        return chunk_min.failure();
+    }
+    if (*chunk_min == 0) {
+        return refuse(std::string(where) + ": chunk_min must be at least 1");
+    }
+    current.lease_ms = *lease;
+    current.chunk_min = *chunk_min;
+    return {};
+}
+
+result<job> parse_args(const json& args) {
+    if (!args.is_object()) {
+        return refuse("job args must be an object {kernel, seed, begin, end}");
+    }
+    job made;
+    if (auto read = parse_settings(args, made, "job args"); !read) {
+        return read.failure();
+    }
+    if (auto read = parse_tuning(args, made, "job args"); !read) {
+        return read.failure();
+    }
+    return made;
+}
+
+result<job> parse_state_fields(const json& state) {
+    job current;
+    if (auto read = parse_settings(state, current, "state"); !read) {
+        return read.failure();
+    }
+    auto tuning = member(state, "limits", "state");
+    if (!tuning || !(*tuning)->is_object()) {
+        return refuse("state: \"limits\" must be an object");
+    }
+    if (auto read = parse_tuning(**tuning, current, "state"); !read) {
+        return read.failure();
+    }
+    auto status_text = read_name(state, "status", "state", 16);
+    auto next = read_u64(state, "next", "state");
+    auto next_chunk = read_u64(state, "next_chunk", "state");
+    auto hits = read_number(state, "hits", "state");
+    if (!status_text || !next || !next_chunk || !hits) {
+        return refuse("state: status, next, next_chunk and hits are required");
+    }
+    current.status = *status_text;
+    current.next = *next;
+    current.next_chunk = *next_chunk;
+    current.hits = *hits;
+    std::uint64_t* counters[] = {&current.samples_done, &current.reassigned,
+                                 &current.reassigned_samples, &current.split,
+                                 &current.duplicates, &current.finished_twice,
+                                 &current.started_ms, &current.finished_ms};
+    const char* names[] = {"samples_done", "reassigned", "reassigned_samples", "split",
+                           "duplicates", "finished_twice", "started_ms", "finished_ms"};
+    for (std::size_t index = 0; index < std::size(names); ++index) {
+        auto value = read_u64(state, names[index], "state");
+        if (!value) {
+            return value.failure();
+        }
+        *counters[index] = *value;
+    }
+    return current;
+}
+
+result<job> parse_state(const json& state) {
+    if (!state.is_object()) {
+        return refuse("the state must be an object");
+    }
+    auto current = parse_state_fields(state);
+    if (!current) {
+        return current.failure();
+    }
+    if (auto read = parse_chunks(state, *current); !read) {
+        return read.failure();
+    }
+    if (auto read = parse_workers(state, *current); !read) {
+        return read.failure();
+    }
+    if (auto checked = check(*current); !checked) {
+        return checked.failure();
+    }
+    return current;
+}
+
+chunk* find_chunk(job& current, std::uint64_t id) {
+    const auto found = std::find_if(current.chunks.begin(), current.chunks.end(),
+                                    [id](const chunk& part) { return part.id == id; });
+    return found == current.chunks.end() ? nullptr : &*found;
+}
+
+json grant(const job& current, const chunk& part) {
+    return {{"chunk", part.id}, {"begin", part.through}, {"end", part.end},
+            {"partial", part.partial}, {"kernel", current.kernel}, {"seed", current.seed},
+            {"lease_ms", current.lease_ms}};
+}
+
+/// Records a claimer's speed and cores; the least recently seen worker makes room.
+void note_worker(job& current, const std::string& name, std::uint64_t cores, double speed,
+                 std::uint64_t now_ms) {
+    if (!current.workers.contains(name) && current.workers.size() >= limits::workers_max) {
+        auto oldest = current.workers.begin();
+        for (auto it = current.workers.begin(); it != current.workers.end(); ++it) {
+            if (it->second.seen_ms < oldest->second.seen_ms) {
+                oldest = it;
+            }
+        }
+        current.workers.erase(oldest);
+    }
+    worker_info& seen = current.workers[name];
+    seen.cores = cores;
+    seen.seen_ms = now_ms;
+    if (speed > 0.0) {
+        seen.speed = speed;
+    }
+    REEF_ASSERT(current.workers.size() <= limits::workers_max);
+}
+
+void note_seen(job& current, const std::string& name, std::uint64_t now_ms) {
+    if (const auto found = current.workers.find(name); found != current.workers.end()) {
+        found->second.seen_ms = now_ms;
+    }
+}
+
+/// Step 1 of a claim: the lowest-numbered chunk whose lease expired, continued from its
+/// checkpoint. Only its un-checkpointed tail is computed a second time.
+chunk* take_expired(job& current, const std::string& worker, std::uint64_t now_ms) {
+    for (auto& part : current.chunks) {
+        if (part.lease_ms > now_ms) {
+            continue;
+        }
+        ++current.reassigned;
+        current.reassigned_samples += part.end - part.through;
+        part.worker = worker;
+        part.lease_ms = now_ms + current.lease_ms;
+        return &part;
+    }
+    return nullptr;
+}
+
+/// Step 2: a new chunk from `next`, taking about chunk_seconds on one slot at `speed`, never
+/// smaller than chunk_min and never leaving a tail smaller than half of it.
+chunk* take_new(job& current, const std::string& worker, double speed, std::uint64_t now_ms) {
+    if (current.next >= current.end) {
+        return nullptr;
+    }
+    const std::uint64_t remaining = current.end - current.next;
+    const double wanted = speed * current.chunk_seconds;
+    std::uint64_t size = current.chunk_min;
+    if (wanted >= static_cast<double>(remaining)) {
+        size = remaining;
+    } else if (wanted > static_cast<double>(size)) {
+        size = static_cast<std::uint64_t>(wanted);
+    }
+    size = std::min(size, remaining);
+    if (remaining - size < current.chunk_min / 2) {
+        size = remaining;
+    }
+    REEF_ASSERT(size > 0);
+    const chunk made{current.next_chunk++, current.next, current.next, current.next + size,
+                     0.0, worker, now_ms + current.lease_ms};
+    current.next += size;
+    current.chunks.push_back(made);
+    return &current.chunks.back();
+}
+
+/// Step 3: the largest remaining part of a running chunk is cut in two and the claimer gets
+/// the far half. The cut is placed beyond where the chunk's worker may have got to since its
+/// checkpoint (its speed times the time since then plus a second), because a worker that runs
+/// past its lowered end has computed samples that are no longer its own.
+chunk* take_split(job& current, const std::string& worker, std::uint64_t now_ms) {
+    chunk* largest = nullptr;
+    for (auto& part : current.chunks) {
+        if (largest == nullptr || part.end - part.through > largest->end - largest->through) {
+            largest = &part;
+        }
+    }
+    if (largest == nullptr) {
+        return nullptr;
+    }
+    const std::uint64_t remaining = largest->end - largest->through;
+    double ahead = 0.0;
+    if (const auto seen = current.workers.find(largest->worker); seen != current.workers.end()) {
+        const std::uint64_t checkpoint_ms = largest->lease_ms - current.lease_ms;
+        const std::uint64_t elapsed_ms = now_ms > checkpoint_ms ? now_ms - checkpoint_ms : 0;
+        ahead = seen->second.speed * static_cast<double>(elapsed_ms + 1000) / 1000.0;
+    }
+    if (ahead >= static_cast<double>(remaining)) {
+        return nullptr;
+    }
+    const std::uint64_t keep = std::max(remaining / 2, static_cast<std::uint64_t>(ahead));
+    const std::uint64_t cut = largest->through + keep;
+    if (largest->end - cut < std::max<std::uint64_t>(1, current.chunk_min / 2)) {
+        return nullptr;
+    }
+    const chunk made{current.next_chunk++, cut, cut, largest->end, 0.0, worker,
+                     now_ms + current.lease_ms};
+    largest->end = cut;
+    ++current.split;
+    current.chunks.push_back(made);
+    return &current.chunks.back();
+}
+
+result<json> on_claim(job& current, const json& claim, std::uint64_t now_ms) {
+    if (!claim.is_object()) {
+        return refuse("claim must be an object {worker, cores, speed}");
+    }
+    auto worker = read_name(claim, "worker", "claim", limits::worker_name_size_max);
+    auto cores = read_u64_or(claim, "cores", "claim", 1);
+    auto speed = claim.contains("speed") ? read_number(claim, "speed", "claim") : result(0.0);
+    if (!worker || !cores || !speed) {
+        return !worker ? worker.failure() : !cores ? cores.failure() : speed.failure();
+    }
+    if (*cores == 0 || *cores > limits::cores_max || *speed < 0.0) {
+        return refuse("claim: cores must be in [1, " + std::to_string(limits::cores_max) +
+                      "] and speed at least 0");
+    }
+    if (current.status != "running") {
+        return json{{"finished", true}, {"status", current.status}};
+    }
+    const job before = current;
+    note_worker(current, *worker, *cores, *speed, now_ms);
+    const std::size_t size_before = state_size(before);
+    if (state_size(current) > limits::state_budget_bytes && state_size(current) > size_before) {
+        current.workers = before.workers;
+    }
+    // A reassignment adds nothing to the state, so it is never held back by its budget.
+    if (const chunk* part = take_expired(current, *worker, now_ms)) {
+        return grant(current, *part);
+    }
+    if (current.chunks.size() >= limits::chunks_max) {
+        return json{{"wait", true}};
+    }
+    const job unchanged = current;
+    const chunk* part = take_new(current, *worker, *speed, now_ms);
+    if (part == nullptr) {
+        part = take_split(current, *worker, now_ms);
+    }
+    if (part == nullptr) {
+        return json{{"wait", true}};
+    }
+    if (state_size(current) > limits::state_budget_bytes) {
+        current = unchanged;
+        return json{{"wait", true}};
+    }
+    return grant(current, *part);
+}
+
+struct report {
+    std::uint64_t chunk = 0;
+    std::string worker;
+    std::uint64_t through = 0;
+    double partial = 0.0;
+};
+
+result<report> parse_report(const job& current, const json& body, std::string_view what) {
+    if (!body.is_object()) {
+        return refuse(std::string(what) + " must be an object {chunk, worker, through, partial}");
+    }
+    auto id = read_u64(body, "chunk", what);
+    auto worker = read_name(body, "worker", what, limits::worker_name_size_max);
+    auto through = read_u64(body, "through", what);
+    auto partial = read_number(body, "partial", what);
+    if (!id || !worker || !through || !partial) {
+        return !id ? id.failure()
+                   : !worker ? worker.failure()
+                             : !through ? through.failure() : partial.failure();
+    }
+    if (current.kernel == pi_kernel &&
+        (*partial < 0.0 || std::floor(*partial) != *partial ||
+         *partial > static_cast<double>(*through))) {
+        return refuse(std::string(what) + ": a pi partial is a whole number of hits");
+    }
+    return report{*id, *worker, *through, *partial};
+}
+
+/// Hands `part` back: its lease ends now, so the next claim continues it from its checkpoint.
+void release(chunk& part) {
+    part.worker.clear();
+    part.lease_ms = 0;
+}
+
+/// The chunk a report is about when the reporter still holds it (nullptr when it does not: the
+/// chunk finished or went to another worker), or a refusal for a report out of range.
+result<chunk*> owned_chunk(job& current, const report& told, std::string_view what) {
+    chunk* part = find_chunk(current, told.chunk);
+    if (part == nullptr || part->worker != told.worker) {
+        return static_cast<chunk*>(nullptr);
+    }
+    if (told.through < part->begin) {
+        return refuse(std::string(what) + ": through " + std::to_string(told.through) +
+                      " is before chunk " + std::to_string(part->id) + "'s begin");
+    }
+    if (current.kernel == pi_kernel &&
+        told.partial > static_cast<double>(told.through - part->begin)) {
+        return refuse(std::string(what) + ": more hits than samples");
+    }
+    return part;
+}
+
+result<json> on_progress(job& current, const json& body, std::uint64_t now_ms) {
+    auto told = parse_report(current, body, "progress");
+    if (!told) {
+        return told.failure();
+    }
+    if (current.status != "running") {
+        return json{{"abandon", true}};
+    }
+    auto part = owned_chunk(current, *told, "progress");
+    if (!part) {
+        return part.failure();
+    }
+    if (*part == nullptr) {
+        return json{{"abandon", true}};
+    }
+    chunk& mine = **part;
+    note_seen(current, told->worker, now_ms);
+    if (told->through > mine.end) {
+        // It ran past the end a split gave it: its partial counts samples of another chunk.
+        release(mine);
+        return json{{"abandon", true}};
+    }
+    if (told->through >= mine.through) {
+        mine.through = told->through;
+        mine.partial = told->partial;
+    }
+    mine.lease_ms = now_ms + current.lease_ms;
+    return json{{"end", mine.end}};
+}
+
+json rejected(std::string_view reason) { return {{"accepted", false}, {"reason", reason}}; }
+
+result<json> on_done(job& current, const json& body, std::uint64_t now_ms) {
+    auto told = parse_report(current, body, "done");
+    if (!told) {
+        return told.failure();
+    }
+    if (current.status == "cancelled") {
+        return rejected("cancelled");
+    }
+    if (find_chunk(current, told->chunk) == nullptr) {
+        if (told->chunk >= current.next_chunk) {
+            return refuse("done: there is no chunk " + std::to_string(told->chunk));
+        }
+        ++current.duplicates;
+        return rejected("finished");
+    }
+    auto part = owned_chunk(current, *told, "done");
+    if (!part) {
+        return part.failure();
+    }
+    if (*part == nullptr) {
+        return rejected("reassigned");
+    }
+    chunk& mine = **part;
+    note_seen(current, told->worker, now_ms);
+    if (told->through != mine.end) {
+        // Short of the end (keep what it did) or past a lowered end (unusable): either way the
+        // rest goes to the next claim.
+        if (told->through < mine.end && told->through >= mine.through) {
+            mine.through = told->through;
+            mine.partial = told->partial;
+        }
+        release(mine);
+        return rejected(told->through > mine.end ? "overshoot" : "short");
+    }
+    const std::uint64_t size = mine.end - mine.begin;
+    const double partial = told->partial;
+    if (current.samples_done + size > current.samples()) {
+        // These samples would be counted a second time. The state's invariants rule it out;
+        // the counter shows it if they ever fail to.
+        ++current.finished_twice;
+        return rejected("counted");
+    }
+    std::erase_if(current.chunks, [id = told->chunk](const chunk& c) { return c.id == id; });
+    current.samples_done += size;
+    current.hits += partial;
+    if (current.next == current.end && current.chunks.empty()) {
+        REEF_ASSERT(current.samples_done == current.samples());
+        current.status = "done";
+        current.finished_ms = now_ms;
+    }
+    return json{{"accepted", true}, {"status", current.status}};
+}
+
+json on_cancel(job& current, std::uint64_t now_ms) {
+    if (current.status != "running") {
+        return {{"cancelled", false}, {"status", current.status}};
+    }
+    current.status = "cancelled";
+    current.chunks.clear();
+    current.finished_ms = now_ms;
+    return {{"cancelled", true}, {"status", current.status}};
+}
+
+result<json> handle(job& current, const json& body, std::uint64_t now_ms) {
+    if (!body.is_object() || body.size() != 1) {
+        return refuse("a job message is one object: {\"claim\": ...}, {\"progress\": ...}, "
+                      "{\"done\": ...} or {\"cancel\": true}");
+    }
+    const std::string& kind = body.begin().key();
+    const json& value = body.begin().value();
+    if (kind == "claim") {
+        return on_claim(current, value, now_ms);
+    }
+    if (kind == "progress") {
+        return on_progress(current, value, now_ms);
+    }
+    if (kind == "done") {
+        return on_done(current, value, now_ms);
+    }
+    if (kind == "cancel") {
+        if (value != json(true)) {
+            return refuse("cancel must be {\"cancel\": true}");
+        }
+        return on_cancel(current, now_ms);
+    }
+    return refuse("unknown job message \"" + kind + "\"");
+}
+
+} // namespace
+
+result<actors::run_output> coordinate(const actors::actor_record& record, bool init,
+                                      const std::string& from, const json& body,
+                                      const actors::run_context& facts) {
+    (void)from; // any sender may take part: workers name themselves in the message
+    actors::run_output out;
+    if (init) {
+        auto made = parse_args(body);
+        if (!made) {
+            return made.failure();
+        }
+        made->started_ms = facts.now_ms;
+        REEF_ASSERT(check(*made).ok());
+        out.state = to_state(*made);
+        return out;
+    }
+    auto current = parse_state(record.state);
+    if (!current) {
+        return make_error(errc::failed_precondition,
+                          "job " + record.name + " has a bad state: " + current.failure().message);
+    }
+    auto reply = handle(*current, body, facts.now_ms);
+    if (!reply) {
+        return reply.failure();
+    }
+    REEF_ASSERT(check(*current).ok());
+    out.state = to_state(*current);
+    out.reply = std::move(*reply);
+    REEF_ASSERT(!out.reply.is_null());
+    if (actors::json_text(out.state).size() > actors::record_limits{}.state_size_max) {
+        return make_error(errc::resource_exhausted, "job " + record.name + " state is full");
+    }
+    return out;
+}
+
+void register_coordinator(actors::actor_table& table) {
+    table.register_native(std::string(coordinator_kind), coordinate);
+}
+
+} // namespace reef::jobs

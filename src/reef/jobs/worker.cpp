@@ -1,0 +1,437 @@
+#include "reef/jobs/worker.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace reef::jobs {
+namespace {
+
+/// The reply inside a message's answer, or why there is none.
+result<json> reply_of(const result<json>& answer) {
+    if (!answer.ok()) {
+        return answer.failure();
+    }
+    if (!answer->is_object() || !answer->value("ok", false)) {
+        const std::string why = answer->is_object() && answer->contains("error") &&
+                                        (*answer)["error"].is_string()
+                                    ? (*answer)["error"].get<std::string>()
+                                    : std::string("refused");
+        return make_error(errc::unavailable, why);
+    }
+    return answer->value("reply", json());
+}
+
+bool is_u64(const json& value) {
+    return value.is_number_unsigned() ||
+           (value.is_number_integer() && value.get<std::int64_t>() >= 0);
+}
+
+} // namespace
+
+status worker_config::validate() const {
+    if (name.empty()) {
+        return make_error(errc::invalid_argument, "a worker needs a name");
+    }
+    if (slots == 0 || slots > slots_max) {
+        return make_error(errc::invalid_argument,
+                          "slots must be in [1, " + std::to_string(slots_max) + "]");
+    }
+    if (poll_interval <= duration::zero() || progress_interval <= duration::zero() ||
+        ask_timeout <= duration::zero()) {
+        return make_error(errc::invalid_argument, "intervals and timeouts must be positive");
+    }
+    if (jobs_max == 0 || asks_max == 0 || done_attempts_max == 0) {
+        return make_error(errc::invalid_argument, "jobs_max, asks_max and done_attempts_max "
+                                                  "must be positive");
+    }
+    return {};
+}
+
+worker::worker(const worker_config& limits, const kernel_registry& kernels)
+    : limits_(limits), kernels_(&kernels) {
+    REEF_ASSERT(limits_.validate().ok());
+}
+
+void worker::on_tick(instant now) { pump(now); }
+
+std::vector<effect> worker::take_effects() {
+    std::vector<effect> out;
+    out.swap(effects_);
+    return out;
+}
+
+std::size_t worker::busy_slots() const {
+    return static_cast<std::size_t>(std::count_if(
+        runs_.begin(), runs_.end(), [](const auto& entry) { return !entry.second.finished; }));
+}
+
+std::size_t worker::claims_in_flight() const {
+    return static_cast<std::size_t>(std::count_if(
+        jobs_.begin(), jobs_.end(), [](const auto& entry) { return entry.second.claim_token; }));
+}
+
+std::size_t worker::claim_capacity() const {
+    const std::size_t claims = claims_in_flight();
+    const std::size_t busy = busy_slots() + claims;
+    const std::size_t tracked = runs_.size() + claims;
+    if (busy >= limits_.slots || tracked >= 2 * limits_.slots) {
+        return 0;
+    }
+    return std::min(limits_.slots - busy, 2 * limits_.slots - tracked);
+}
+
+std::uint64_t worker::send(instant now, ask_kind kind, const std::string& actor, json message,
+                           const std::string& job, std::uint64_t run_id) {
+    REEF_ASSERT(can_ask());
+    const std::uint64_t token = next_token_++;
+    asks_[token] = pending{kind, job, run_id, now + limits_.ask_timeout};
+    effects_.emplace_back(ask{token, actor, std::move(message)});
+    REEF_ASSERT(asks_.size() <= limits_.asks_max);
+    return token;
+}
+
+void worker::pump(instant now) {
+    expire_asks(now);
+    if (table_token_ == 0 && now >= next_poll_ && claim_capacity() > 0 && can_ask()) {
+        ++stats_.polls;
+        table_token_ = send(now, ask_kind::inspect, std::string(job_table_name),
+                            {{"inspect", true}}, "", 0);
+        next_poll_ = now + limits_.poll_interval;
+    }
+    send_claims(now);
+    send_reports(now);
+#if REEF_SLOW_CHECKS
+    check_invariants();
+#endif
+}
+
+void worker::expire_asks(instant now) {
+    std::vector<std::uint64_t> expired;
+    for (const auto& [token, waiting] : asks_) {
+        if (waiting.deadline <= now) {
+            expired.push_back(token);
+        }
+    }
+    for (const std::uint64_t token : expired) {
+        take_answer(now, token, make_error(errc::timeout, "no answer"));
+    }
+}
+
+void worker::send_claims(instant now) {
+    for (auto& [name, job] : jobs_) {
+        if (claim_capacity() == 0 || !can_ask()) {
+            return;
+        }
+        if (!job.running || job.finished || job.claim_token != 0 || now < job.claim_after) {
+            continue;
+        }
+        ++stats_.claims;
+        json claim = {{"worker", limits_.name}, {"cores", limits_.slots}, {"speed", speed_}};
+        job.claim_token = send(now, ask_kind::claim, name, {{"claim", std::move(claim)}}, name, 0);
+    }
+}
+
+json worker::report_body(const run_entry& run) const {
+    return {{"chunk", run.chunk}, {"worker", limits_.name}, {"through", run.through},
+            {"partial", run.base + run.partial}};
+}
+
+void worker::send_reports(instant now) {
+    for (auto& [run_id, run] : runs_) {
+        if (!can_ask()) {
+            return;
+        }
+        if (run.report_token != 0 || now < run.report_after) {
+            continue;
+        }
+        const char* kind = run.finished ? "done" : "progress";
+        run.report_token = send(now, run.finished ? ask_kind::done : ask_kind::progress, run.job,
+                                {{kind, report_body(run)}}, run.job, run_id);
+        run.report_after = now + limits_.progress_interval;
+    }
+}
+
+void worker::on_answer(instant now, std::uint64_t token, const result<json>& answer) {
+    take_answer(now, token, answer);
+    pump(now);
+}
+
+void worker::take_answer(instant now, std::uint64_t token, const result<json>& answer) {
+    const auto found = asks_.find(token);
+    if (found == asks_.end()) {
+        return; // timed out before, or never ours
+    }
+    const pending waiting = std::move(found->second);
+    asks_.erase(found);
+    if (!answer.ok()) {
+        ++stats_.ask_failures;
+    }
+    switch (waiting.kind) {
+    case ask_kind::inspect:
+        REEF_ASSERT(table_token_ == token);
+        table_token_ = 0;
+        if (answer.ok()) {
+            on_table(*answer);
+        }
+        break;
+    case ask_kind::claim:
+        on_claim_answer(now, waiting.job, reply_of(answer));
+        break;
+    case ask_kind::progress:
+        on_progress_answer(now, waiting.run_id, reply_of(answer));
+        break;
+    case ask_kind::done:
+        on_done_answer(now, waiting.run_id, reply_of(answer));
+        break;
+    }
+}
+
+void worker::on_table(const json& answer) {
+    const json none = json::object();
+    const json* listed = &none;
+    if (answer.is_object() && answer.value("ok", false) && answer.contains("state") &&
+        answer["state"].is_object() && answer["state"].contains("jobs") &&
+        answer["state"]["jobs"].is_object()) {
+        listed = &answer["state"]["jobs"];
+    }
+    std::map<std::string, job_entry> kept;
+    // A job whose claim is in flight stays until its answer, but claims nothing more unless the
+    // table lists it again.
+    for (auto& [name, job] : jobs_) {
+        if (job.claim_token != 0) {
+            job.running = false;
+            kept.emplace(name, std::move(job));
+        }
+    }
+    for (auto item = listed->begin(); item != listed->end(); ++item) {
+        const std::string& name = item.key();
+        const json& info = item.value();
+        if (kept.size() >= limits_.jobs_max && !kept.contains(name)) {
+            break;
+        }
+        if (!info.is_object() || !info.contains("kernel") || !info["kernel"].is_string()) {
+            continue;
+        }
+        const auto old = jobs_.find(name);
+        job_entry& job = kept.try_emplace(name, old != jobs_.end() && old->second.claim_token == 0
+                                                    ? std::move(old->second)
+                                                    : job_entry{}).first->second;
+        job.kernel = info["kernel"].get<std::string>();
+        job.running = info.value("status", "") == "running" && kernels_->has(job.kernel);
+    }
+    jobs_ = std::move(kept);
+    REEF_ASSERT(jobs_.size() <= limits_.jobs_max);
+}
+
+void worker::on_claim_answer(instant now, const std::string& job_name,
+                             const result<json>& reply) {
+    const auto found = jobs_.find(job_name);
+    REEF_ASSERT(found != jobs_.end()); // kept while its claim is in flight
+    job_entry& job = found->second;
+    job.claim_token = 0;
+    job.claim_after = now + limits_.poll_interval;
+    if (!reply.ok() || !reply->is_object()) {
+        return;
+    }
+    if (reply->value("finished", false)) {
+        job.finished = true;
+        return;
+    }
+    if (reply->contains("chunk")) {
+        on_grant(now, job_name, *reply);
+        job.claim_after = now; // more idle slots may claim at once
+        return;
+    }
+    ++stats_.waits;
+}
+
+void worker::on_grant(instant now, const std::string& job_name, const json& grant) {
+    const json& chunk = grant["chunk"];
+    const json& begin = grant.value("begin", json());
+    const json& end = grant.value("end", json());
+    const std::string kernel = grant.value("kernel", "");
+    const json& seed = grant.value("seed", json());
+    const json& base = grant.value("partial", json());
+    if (!is_u64(chunk) || !is_u64(begin) || !is_u64(end) || !is_u64(seed) || !base.is_number() ||
+        begin.get<std::uint64_t>() > end.get<std::uint64_t>() || !kernels_->has(kernel)) {
+        // Nothing to run: the chunk's lease expires and someone else takes it.
+        ++stats_.ask_failures;
+        return;
+    }
+    ++stats_.granted;
+    for (auto it = runs_.begin(); it != runs_.end(); ++it) {
+        if (it->second.job == job_name && it->second.chunk == chunk.get<std::uint64_t>()) {
+            // Given back to us after its lease expired: the new grant supersedes the old run.
+            drop_run(it->first, true);
+            break;
+        }
+    }
+    REEF_ASSERT(busy_slots() < limits_.slots);
+    const std::uint64_t run_id = next_run_++;
+    run_entry run;
+    run.job = job_name;
+    run.chunk = chunk.get<std::uint64_t>();
+    run.begin = begin.get<std::uint64_t>();
+    run.end = end.get<std::uint64_t>();
+    run.base = base.get<double>();
+    run.through = run.begin;
+    run.started = now;
+    run.report_after = now + limits_.progress_interval;
+    if (run.begin == run.end) {
+        // Computed to its end already by a worker that did not report done: report it.
+        run.finished = true;
+        run.report_after = now;
+    } else {
+        effects_.emplace_back(start_run{run_id, kernel, seed.get<std::uint64_t>(), run.begin,
+                                        run.end});
+    }
+    runs_.emplace(run_id, std::move(run));
+}
+
+void worker::drop_run(std::uint64_t run_id, bool stop) {
+    const auto found = runs_.find(run_id);
+    REEF_ASSERT(found != runs_.end());
+    if (stop && !found->second.finished) {
+        effects_.emplace_back(stop_run{run_id});
+    }
+    if (found->second.report_token != 0) {
+        asks_.erase(found->second.report_token);
+    }
+    runs_.erase(found);
+}
+
+void worker::on_progress_answer(instant now, std::uint64_t run_id, const result<json>& reply) {
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end()) {
+        return;
+    }
+    run_entry& run = found->second;
+    run.report_token = 0;
+    if (!reply.ok() || !reply->is_object()) {
+        return; // the next report tries again, within the lease
+    }
+    if (reply->value("abandon", false)) {
+        ++stats_.abandoned;
+        drop_run(run_id, true);
+        return;
+    }
+    const json end = reply->value("end", json());
+    if (!is_u64(end) || end.get<std::uint64_t>() >= run.end || run.finished) {
+        return;
+    }
+    const std::uint64_t lowered = std::max(end.get<std::uint64_t>(), run.begin);
+    ++stats_.shortened;
+    run.end = lowered;
+    if (run.through > lowered) {
+        // Already past the new end: its result now overlaps another chunk. Stop, and let the
+        // done report hand the chunk back at once.
+        ++stats_.overshot;
+        effects_.emplace_back(stop_run{run_id});
+        run.finished = true;
+        run.report_after = now;
+        return;
+    }
+    effects_.emplace_back(shorten_run{run_id, lowered});
+}
+
+void worker::on_done_answer(instant now, std::uint64_t run_id, const result<json>& reply) {
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end()) {
+        return;
+    }
+    run_entry& run = found->second;
+    run.report_token = 0;
+    if (!reply.ok()) {
+        if (++run.done_attempts >= limits_.done_attempts_max) {
+            ++stats_.dones_given_up;
+            drop_run(run_id, false);
+            return;
+        }
+        run.report_after = now + limits_.progress_interval;
+        return;
+    }
+    ++(reply->is_object() && reply->value("accepted", false) ? stats_.dones_accepted
+                                                             : stats_.dones_rejected);
+    drop_run(run_id, false);
+}
+
+void worker::on_progress(instant now, std::uint64_t run_id, std::uint64_t through,
+                         double partial) {
+    (void)now;
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end() || found->second.finished) {
+        return; // stopped: its late reports mean nothing
+    }
+    run_entry& run = found->second;
+    REEF_ASSERT(through >= run.begin);
+    if (through >= run.through) {
+        run.through = through;
+        run.partial = partial;
+    }
+}
+
+void worker::on_finished(instant now, std::uint64_t run_id, std::uint64_t through,
+                         double partial) {
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end() || found->second.finished) {
+        return;
+    }
+    run_entry& run = found->second;
+    REEF_ASSERT(through >= run.begin);
+    run.through = through;
+    run.partial = partial;
+    run.finished = true;
+    run.report_after = now;
+    ++stats_.runs_finished;
+    const duration elapsed = now - run.started;
+    // Even a short run measures: the first chunks are small, and the coordinator sizes the
+    // next ones from this speed.
+    if (elapsed >= duration::milliseconds(1) && through > run.begin) {
+        const double measured = static_cast<double>(through - run.begin) / elapsed.sec();
+        speed_ = speed_ == 0.0 ? measured : (speed_ + measured) / 2.0;
+    }
+    pump(now);
+}
+
+instant worker::next_deadline() const {
+    instant next = instant::never();
+    for (const auto& [token, waiting] : asks_) {
+        next = min(next, waiting.deadline);
+    }
+    if (!can_ask()) {
+        return next;
+    }
+    const bool may_claim = claim_capacity() > 0;
+    if (may_claim && table_token_ == 0) {
+        next = min(next, next_poll_);
+    }
+    for (const auto& [name, job] : jobs_) {
+        if (may_claim && job.running && !job.finished && job.claim_token == 0) {
+            next = min(next, job.claim_after);
+        }
+    }
+    for (const auto& [run_id, run] : runs_) {
+        if (run.report_token == 0) {
+            next = min(next, run.report_after);
+        }
+    }
+    return next;
+}
+
+void worker::check_invariants() const {
+    REEF_ASSERT(busy_slots() + claims_in_flight() <= limits_.slots);
+    REEF_ASSERT(runs_.size() + claims_in_flight() <= 2 * limits_.slots);
+    REEF_ASSERT(asks_.size() <= limits_.asks_max);
+    REEF_ASSERT(jobs_.size() <= limits_.jobs_max);
+    for (const auto& [run_id, run] : runs_) {
+        REEF_ASSERT(run.begin <= run.through);
+        REEF_ASSERT(run.report_token == 0 || asks_.contains(run.report_token));
+    }
+    for (const auto& [name, job] : jobs_) {
+        REEF_ASSERT(job.claim_token == 0 || asks_.contains(job.claim_token));
+    }
+    REEF_ASSERT(table_token_ == 0 || asks_.contains(table_token_));
+}
+
+} // namespace reef::jobs

@@ -1,0 +1,198 @@
+#pragma once
+// The per-node job worker (docs/design/jobs.md, "The worker"): finds running jobs in the job
+// table, claims chunks of them for its idle runner slots, starts the runs, reports their
+// checkpoints and reports each chunk done.
+//
+// Thread-safety: none; one owner (the node's event loop). The runner threads never call it: the
+// runtime posts their progress to the loop, which calls on_progress and on_finished.
+//
+// Sans-IO. Inputs: on_tick, on_answer (the answer to one of its asks), on_progress and
+// on_finished (from the runs it started). Outputs: take_effects() and next_deadline().
+//
+// Invariants: at most `slots` runs are computing and at most one claim per job is in flight, and
+// claims are only sent for slots that are idle, so a saturated node claims nothing; at most
+// 2 * slots runs are tracked (computing, or finished and reporting done); at most asks_max asks
+// are in flight and jobs_max jobs are tracked. A run's reports carry the chunk's hits before the
+// run began (`partial` of the claim) plus the run's own, so a chunk continued from another
+// worker's checkpoint reduces to the same number.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "reef/base/result.hpp"
+#include "reef/base/time.hpp"
+#include "reef/jobs/kernels.hpp"
+
+namespace reef::jobs {
+
+using json = nlohmann::json;
+
+/// The job table actor: its state is {"jobs": {"<job actor name>": {"kernel", "status"}}}.
+inline constexpr std::string_view job_table_name = "reef.jobs";
+
+struct worker_config {
+    std::string name;      // this worker in claims and reports (the node's id in hex)
+    std::size_t slots = 1; // runner threads, normally the node's cores
+    duration poll_interval = duration::milliseconds(500);
+    duration progress_interval = duration::milliseconds(500);
+    /// An ask unanswered for this long counts as failed; a later answer is ignored.
+    duration ask_timeout = duration::seconds(10);
+    std::size_t jobs_max = 64;
+    std::size_t asks_max = 64;
+    std::size_t slots_max = 1024;
+    /// A done report that keeps failing is given up after this many tries; the chunk's lease
+    /// then expires and another claim finishes it from its checkpoint.
+    std::uint32_t done_attempts_max = 5;
+
+    [[nodiscard]] status validate() const;
+};
+
+/// Deliver `message` to actor `actor` and call on_answer(token, its answer). The message
+/// {"inspect": true} means an inspect of the actor instead, answered with its inspection
+/// ({"ok": true, "state": ...}); any other message is an actor message, answered
+/// {"ok": true, "reply": ...} or {"ok": false, "error": ...}.
+struct ask {
+    std::uint64_t token = 0;
+    std::string actor;
+    json message;
+};
+
+/// Compute samples [begin, end) of `kernel` for `seed` on an idle runner slot, calling
+/// on_progress now and then and on_finished at the end.
+struct start_run {
+    std::uint64_t run_id = 0;
+    std::string kernel;
+    std::uint64_t seed = 0;
+    std::uint64_t begin = 0;
+    std::uint64_t end = 0;
+};
+
+/// Stop run `run_id` and report nothing more about it.
+struct stop_run {
+    std::uint64_t run_id = 0;
+};
+
+/// Run `run_id` should end at `end` (lower than before). A run that has already passed `end`
+/// carries on to its old end; on_finished says where it stopped.
+struct shorten_run {
+    std::uint64_t run_id = 0;
+    std::uint64_t end = 0;
+};
+
+/// Effects are independent of one another and may be executed in order as they come.
+using effect = std::variant<ask, start_run, stop_run, shorten_run>;
+
+struct worker_stats {
+    std::uint64_t polls = 0;
+    std::uint64_t claims = 0;
+    std::uint64_t granted = 0;
+    std::uint64_t waits = 0;
+    std::uint64_t runs_finished = 0;
+    std::uint64_t abandoned = 0;
+    std::uint64_t shortened = 0;
+    std::uint64_t overshot = 0;
+    std::uint64_t dones_accepted = 0;
+    std::uint64_t dones_rejected = 0;
+    std::uint64_t dones_given_up = 0;
+    std::uint64_t ask_failures = 0;
+};
+
+class worker {
+public:
+    /// `kernels` must outlive the worker.
+    worker(const worker_config& limits, const kernel_registry& kernels);
+
+    void on_tick(instant now);
+    /// The answer to ask `token` (an error when it could not be delivered).
+    void on_answer(instant now, std::uint64_t token, const result<json>& answer);
+    /// Run `run_id` has computed [begin, through), whose result is `partial`.
+    void on_progress(instant now, std::uint64_t run_id, std::uint64_t through, double partial);
+    /// Run `run_id` has stopped at `through` (its end, or its old end if it had passed a
+    /// shortened one) with result `partial` for [begin, through).
+    void on_finished(instant now, std::uint64_t run_id, std::uint64_t through, double partial);
+
+    [[nodiscard]] std::vector<effect> take_effects();
+    /// When on_tick has something to do; never when it has nothing.
+    [[nodiscard]] instant next_deadline() const;
+
+    std::size_t busy_slots() const;
+    std::size_t asks_in_flight() const { return asks_.size(); }
+    std::size_t jobs_tracked() const { return jobs_.size(); }
+    std::size_t runs_tracked() const { return runs_.size(); }
+    /// Measured samples per second of one slot (0 until a run has finished).
+    double speed() const { return speed_; }
+    const worker_stats& stats() const { return stats_; }
+    void check_invariants() const;
+
+private:
+    enum class ask_kind : std::uint8_t { inspect, claim, progress, done };
+
+    struct job_entry {
+        std::string kernel;
+        bool running = false;
+        bool finished = false;        // the coordinator said so: claim no more
+        std::uint64_t claim_token = 0; // the claim in flight, 0 if none
+        instant claim_after;
+    };
+    struct run_entry {
+        std::string job;
+        std::uint64_t chunk = 0;
+        std::uint64_t begin = 0;
+        std::uint64_t end = 0;
+        double base = 0.0; // the chunk's result before `begin`
+        std::uint64_t through = 0;
+        double partial = 0.0; // this run's own result for [begin, through)
+        instant started;
+        instant report_after;
+        std::uint64_t report_token = 0; // a progress or done ask in flight, 0 if none
+        bool finished = false;
+        std::uint32_t done_attempts = 0;
+    };
+    struct pending {
+        ask_kind kind = ask_kind::inspect;
+        std::string job;
+        std::uint64_t run_id = 0;
+        instant deadline;
+    };
+
+    void pump(instant now);
+    void expire_asks(instant now);
+    void send_claims(instant now);
+    void send_reports(instant now);
+    std::uint64_t send(instant now, ask_kind kind, const std::string& actor, json message,
+                       const std::string& job, std::uint64_t run_id);
+    json report_body(const run_entry& run) const;
+    std::size_t claims_in_flight() const;
+    std::size_t claim_capacity() const;
+    bool can_ask() const { return asks_.size() < limits_.asks_max; }
+
+    void take_answer(instant now, std::uint64_t token, const result<json>& answer);
+    void on_table(const json& answer);
+    void on_claim_answer(instant now, const std::string& job, const result<json>& reply);
+    void on_grant(instant now, const std::string& job, const json& grant);
+    void on_progress_answer(instant now, std::uint64_t run_id, const result<json>& reply);
+    void on_done_answer(instant now, std::uint64_t run_id, const result<json>& reply);
+    void drop_run(std::uint64_t run_id, bool stop);
+
+    worker_config limits_;
+    const kernel_registry* kernels_;
+    std::map<std::string, job_entry> jobs_;
+    std::map<std::uint64_t, run_entry> runs_;
+    std::map<std::uint64_t, pending> asks_;
+    std::vector<effect> effects_;
+    std::uint64_t table_token_ = 0;
+    instant next_poll_;
+    std::uint64_t next_token_ = 1;
+    std::uint64_t next_run_ = 1;
+    double speed_ = 0.0;
+    worker_stats stats_;
+};
+
+} // namespace reef::jobs

@@ -7,13 +7,14 @@
 namespace reef::sim {
 
 std::span<const scenario> scenarios() {
-    static const std::array<scenario, 9> all = {
+    static const std::array<scenario, 10> all = {
         detail::membership_scenario(), detail::crash_scenario(), detail::loss_slow_scenario(),
         detail::partition_scenario(),  detail::restart_scenario(),
         detail::dht_scenario(),
         detail::dht_protocol_scenario(),
         detail::kv_linearizability_scenario(),
         detail::actor_counters_scenario(),
+        detail::actor_supervision_scenario(),
     };
     return all;
 }

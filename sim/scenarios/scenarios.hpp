@@ -14,5 +14,6 @@ scenario dht_scenario();
 scenario dht_protocol_scenario();
 scenario kv_linearizability_scenario();
 scenario actor_counters_scenario();
+scenario actor_supervision_scenario();
 
 } // namespace reef::sim::detail

@@ -595,7 +595,12 @@ std::vector<outbound> actor_table::due_requests(
                 asked = {{"op", "spawn"}, {"name", sent.to}, {"program", record.program},
                          {"module", sent.body.value("module", "")},
                          {"args", sent.body.value("args", json::object())},
-                         {"parent", record.name}, {"owner", record.owner}};
+                         {"parent", sent.body.value("detached", false) ? "" : record.name},
+                         {"owner", record.owner}};
+                if (sent.body.contains("native")) {
+                    asked["native"] = sent.body.value("native", "");
+                    asked.erase("program");
+                }
             } else {
                 asked = {{"op", "deliver"}, {"name", sent.to}, {"kind", sent.kind},
                          {"body", sent.body}};

@@ -140,7 +140,7 @@ status add_sends(actor_record& record, const json& sends) {
         }
         const std::uint64_t sequence = ++record.sent[*to];
         record.outbox.push_back(outgoing{sequence, *to, *kind, item.value("body", json())});
-        if (*kind == "spawn") {
+        if (*kind == "spawn" && !item.value("body", json()).value("detached", false)) {
             record.children.push_back(*to);
             ++record.children_made;
         }

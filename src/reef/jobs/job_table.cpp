@@ -98,6 +98,12 @@ result<actors::run_output> coordinator_in_table(const actors::actor_record& reco
     const std::string before = init ? "" : record.state.value("status", "");
     const std::string after = out->state.value("status", "");
     if (init) {
+        // The table is created by the first job that needs it: a spawn that finds it there
+        // already is answered "already exists" and changes nothing. Detached: the table is
+        // nobody's child, so no job's end or failure stops or restarts it.
+        out->sends.push_back({{"to", job_table_name},
+                              {"kind", "spawn"},
+                              {"body", {{"native", job_table_kind}, {"detached", true}}}});
         const auto samples =
             out->state.value("end", std::uint64_t{0}) - out->state.value("begin", std::uint64_t{0});
         out->sends.push_back(to_table({{"add", record.name},

@@ -319,6 +319,11 @@ result<std::uint64_t> node::kv_submit(instant now, std::string_view key,
 
 result<std::uint64_t> node::actor_submit(instant now, const actors::json& given,
                                          bool may_create) {
+    return submit_actor_request(now, given, may_create, waiter{waiter::kind::client, 0});
+}
+
+result<std::uint64_t> node::submit_actor_request(instant now, const actors::json& given,
+                                                 bool may_create, waiter waiting) {
     actors::json request = given;
     if (request.value("op", "") == "spawn" && request.value("name", "") == "" &&
         request.contains("name_prefix")) {
@@ -347,7 +352,11 @@ result<std::uint64_t> node::actor_submit(instant now, const actors::json& given,
     };
     auto id = submit_with_client(now, group, closest_alive(group), command, may_create);
     if (id) {
-        actor_requests_.insert(*id);
+        // Registered before collect(): a request this node answers itself is done in there.
+        switch (waiting.who) {
+        case waiter::kind::client: actor_requests_.insert(*id); break;
+        case waiter::kind::worker: worker_requests_[*id] = waiting.token; break;
+        }
     }
     collect(now);
     return id;
@@ -380,11 +389,9 @@ void node::collect_jobs(instant now) {
                 request = {{"op", "deliver"}, {"name", asked->actor}, {"kind", "message"},
                            {"body", asked->message}};
             }
-            auto id = actor_submit(now, request, false);
-            if (id) {
-                actor_requests_.erase(*id);
-                worker_requests_[*id] = asked->token;
-            } else {
+            auto id = submit_actor_request(now, request, false,
+                                           waiter{waiter::kind::worker, asked->token});
+            if (!id) {
                 worker_->on_answer(now, asked->token, id.failure());
             }
         } else if (auto* started = std::get_if<jobs::start_run>(&produced)) {
@@ -399,16 +406,6 @@ void node::collect_jobs(instant now) {
 }
 
 void node::on_job_answer(instant now, std::uint64_t token, const result<std::string>& answer) {
-    if (!answer && answer.failure().code == errc::not_found && table_spawns_.empty()) {
-        // No node hosts the job table yet: the first worker to look creates it.
-        actors::json spawn{{"op", "spawn"},
-                           {"name", jobs::job_table_name},
-                           {"native", jobs::job_table_kind}};
-        if (auto id = actor_submit(now, spawn, true)) {
-            actor_requests_.erase(*id);
-            table_spawns_.insert(*id);
-        }
-    }
     if (!answer) {
         worker_->on_answer(now, token, answer.failure());
         return;
@@ -654,9 +651,6 @@ void node::collect_replica_batch(instant now, std::vector<replica::host_effect>&
                 const std::uint64_t token = asked->second;
                 worker_requests_.erase(asked);
                 on_job_answer(now, token, finished.answer);
-                continue;
-            }
-            if (table_spawns_.erase(finished.id) > 0) {
                 continue;
             }
             if (actor_requests_.erase(finished.id) > 0) {

@@ -244,6 +244,16 @@ private:
     std::size_t pump_actors(instant now);
     /// This node leads `group` (in memory, as its leader).
     bool leads(const replica::group_id& group) const;
+    /// Who waits for an actor request's answer: a client (an actor_done effect) or the job
+    /// worker (its token).
+    struct waiter {
+        enum class kind : std::uint8_t { client, worker };
+        kind who = kind::client;
+        std::uint64_t token = 0;
+    };
+    [[nodiscard]] result<std::uint64_t> submit_actor_request(instant now,
+                                                             const actors::json& request,
+                                                             bool may_create, waiter waiting);
     /// Executes the job worker's effects: asks become actor requests, runs become job_run.
     void collect_jobs(instant now);
     void on_job_answer(instant now, std::uint64_t token, const result<std::string>& answer);
@@ -277,12 +287,10 @@ private:
     std::set<std::uint64_t> actor_requests_;
     std::map<std::uint64_t, std::uint64_t> courier_requests_;
     // Jobs: the kernels this node can compute, and its worker (when it has slots), whose asks
-    // are actor requests (host request id -> the worker's token; `table_spawns_`: spawns of the
-    // job table, whose answers nobody waits for).
+    // are actor requests (host request id -> the worker's token).
     jobs::kernel_registry kernels_;
     std::optional<jobs::worker> worker_;
     std::map<std::uint64_t, std::uint64_t> worker_requests_;
-    std::set<std::uint64_t> table_spawns_;
     // Request ids for kv requests that bring none: each outstanding request holds a client of
     // its own (a client has one request outstanding at a time, or the exactly-once table would
     // take a later sequence overtaking an earlier one for a retry), returned when it ends.

@@ -212,11 +212,9 @@ void host::retarget(pending& waiting) const {
             waiting.target = self_;
             return;
         }
-        if (waiting.members.empty() && !waiting.copy_consulted) {
+        if (waiting.members.empty()) {
             // This node's copy names the members, and perhaps the leader; it may be stale (a
-            // member that was cut off or removed), so later retries go round the members, and
-            // the copy is consulted only once.
-            waiting.copy_consulted = true;
+            // member that was cut off or removed), so later retries go round the members.
             waiting.members = known->members();
             if (known->leader() != self_) {
                 waiting.target = known->leader();
@@ -244,19 +242,18 @@ void host::retarget(pending& waiting) const {
             if (at == members.end()) {
                 at = members.begin();
             }
-            if (!std::binary_search(waiting.refused_by.begin(), waiting.refused_by.end(), *at)) {
+            if (!std::binary_search(waiting.refused_by.begin(), waiting.refused_by.end(), *at) &&
+                !std::binary_search(waiting.silent.begin(), waiting.silent.end(), *at)) {
                 waiting.target = *at;
                 return;
             }
         }
-        // Everyone refused: a leader is being chosen, or this set is a stale copy's (a member
-        // removed while it was away keeps one, and its epoch changes spread it to others, so
-        // going round it never ends). Locate the group again among the candidates; a group
-        // found once is never created again.
+        // Everyone refused or was silent: leaders change; start over.
         waiting.refused_by.clear();
-        waiting.members.clear();
-        waiting.unknown_at.clear();
-        waiting.relocated = true;
+        waiting.silent.clear();
+        auto next = std::upper_bound(members.begin(), members.end(), waiting.target);
+        waiting.target = next == members.end() ? members.front() : *next;
+        return;
     }
     // Locating: the closest candidate that has not answered "unknown" yet, after the target.
     const auto& order = waiting.candidates;
@@ -380,6 +377,7 @@ void host::on_answer(instant now, const node_id& from, const client_answer& answ
     }
     auto& refused = waiting.refused_by;
     insert_sorted(refused, from);
+    std::erase(waiting.silent, from);
     if (answer.leader && *answer.leader != waiting.target &&
         std::binary_search(waiting.members.begin(), waiting.members.end(), *answer.leader) &&
         !std::binary_search(refused.begin(), refused.end(), *answer.leader)) {
@@ -399,12 +397,6 @@ void host::on_unknown(instant now, const node_id& from, std::uint64_t id, pendin
         // No candidate hosts it: this is the group's first use.
         if (!waiting.may_create) {
             finish(id, make_error(errc::not_found, "no node hosts this group"));
-            return;
-        }
-        if (waiting.relocated) {
-            waiting.unknown_at.clear(); // it existed: its members are down or out of view
-            retarget(waiting);
-            send_request(now, id, waiting);
             return;
         }
         ++stats_.creations_asked;
@@ -479,11 +471,13 @@ void host::on_tick(instant now) {
         ++stats_.retries;
         auto& waiting = found->second;
         waiting.next_retry = now + limits_.retry_interval;
-        // A target that stayed silent (a dead leader) counts as having refused: otherwise, once
-        // every live member had refused while the new leader was not elected yet, the rotation
-        // would keep choosing the one member that never answers until the request timed out.
+        // A target that stayed silent (a dead leader) is skipped by the rotation like one that
+        // refused: otherwise, once every live member had refused while the new leader was not
+        // elected yet, the rotation would keep choosing the one member that never answers until
+        // the request timed out. Unlike a refusal it does not block a leader hint naming it (it
+        // may only have been slow).
         if (!waiting.members.empty() && !waiting.target.is_zero()) {
-            insert_sorted(waiting.refused_by, waiting.target);
+            insert_sorted(waiting.silent, waiting.target);
         }
         retarget(waiting);
         send_request(now, id, found->second);

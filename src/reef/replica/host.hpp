@@ -220,10 +220,9 @@ private:
         // hints to them and turns of the rotation skip them, so two members with stale views
         // cannot keep sending the request between each other.
         std::vector<node_id> refused_by;
+        std::vector<node_id> silent;      // targets whose retry came without an answer (sorted)
         bool create = false;              // every candidate answered "unknown"
         bool may_create = true;           // else "every candidate answered unknown" ends it
-        bool copy_consulted = false;      // this node's own copy named the members once
-        bool relocated = false;           // located again after every member refused
         request_id request;
         std::string command;
         node_id target;

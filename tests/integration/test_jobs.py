@@ -1,0 +1,164 @@
+"""Parallel jobs on real reefd processes on loopback, through the `reef` CLI: `reef job pi` gives
+the same digits on 1, 2 and 4 workers, and still gives them when a worker, or the node running the
+job's coordinator, is killed with -9 mid-job. Every node gets one runner slot (REEF_JOB_SLOTS=1),
+so a node is one worker.
+"""
+
+import json
+import os
+import time
+import unittest
+
+from reef_harness import FORM_TIMEOUT, JoinedCluster, poll_until
+
+SAMPLES = 200_000_000        # the issue's `reef job pi 200000000 --seed 1`
+LONG_SAMPLES = 4_000_000_000  # long enough to kill something mid-job
+JOB_TIMEOUT = 300            # one job, generous: it stops a broken test, it is not measured
+TIMEOUT_ARGS = ("--timeout", "30")
+
+
+def start_cluster(owner, count):
+    cluster = JoinedCluster(owner, count)
+    cluster.local.env["REEF_JOB_SLOTS"] = "1"
+    cluster.start()
+    cluster.wait_all_alive(FORM_TIMEOUT)
+    return cluster
+
+
+class JobsTest(unittest.TestCase):
+
+    maxDiff = None
+
+    def run_pi(self, cluster, node, samples, seed):
+        """The final state of `reef job pi` (--json), and the digits it prints without --json."""
+        done = cluster.reef(node, *TIMEOUT_ARGS, "job", "pi", str(samples), "--seed", str(seed),
+                            "--json", timeout=JOB_TIMEOUT)
+        state = json.loads(done.stdout)
+        self.assertEqual(state["status"], "done", state)
+        self.assertEqual(state["samples_done"], samples, state)
+        self.assertEqual(state["finished_twice"], 0, "no chunk is ever counted twice")
+        return state
+
+    def start_job(self, cluster, node, samples, seed):
+        answer = cluster.request(node, "POST", "/v1/jobs/start",
+                                 {"kernel": "pi", "samples": samples, "seed": seed})
+        self.assertEqual(answer.status, 200, answer)
+        return answer.body["job"]
+
+    def start_job_kernel(self, cluster, kernel):
+        answer = cluster.request(0, "POST", "/v1/jobs/start", {"kernel": kernel, "samples": 5})
+        self.assertEqual(answer.status, 200, answer)
+        return answer.body["job"]
+
+    def job_state(self, cluster, node, job):
+        answer = cluster.request(node, "GET", f"/v1/jobs/state?job={job}")
+        return answer.body if answer.status == 200 else None
+
+    def wait_done(self, cluster, nodes, job):
+        seen = {}
+
+        def finished():
+            for node in nodes:
+                try:
+                    state = self.job_state(cluster, node, job)
+                except OSError:
+                    continue
+                if state:
+                    seen["state"] = state
+                    return state if state["status"] != "running" else None
+            return None
+
+        return poll_until(finished, JOB_TIMEOUT, f"job {job} ends", interval=0.5,
+                          describe=lambda: f"{seen}\n{cluster.log_tails(lines=8)}")
+
+    def test_1_the_same_value_on_1_2_and_4_workers(self):
+        values = {}
+        for count in (1, 2, 4):
+            owner = unittest.TestCase()
+            try:
+                cluster = start_cluster(owner, count)
+                started = time.monotonic()
+                state = self.run_pi(cluster, 0, SAMPLES, 1)
+                workers = {c["worker"] for c in state.get("chunks", [])} | set(state["workers"])
+                print(f"\n{count} workers: pi = {state['value']!r} in "
+                      f"{time.monotonic() - started:.1f} s, workers seen {len(workers)}")
+                values[count] = state["value"]
+                # Every worker may take part; a short job can end before the last one looks.
+                self.assertTrue(1 <= len(state["workers"]) <= count, state["workers"])
+                text = cluster.reef(0, *TIMEOUT_ARGS, "job", "show", state["job"]).stdout
+                self.assertIn("done", text)
+            finally:
+                owner.doCleanups()
+        self.assertEqual(values[1], values[2], values)
+        self.assertEqual(values[1], values[4], values)
+        self.assertAlmostEqual(values[1], 3.14159265, delta=0.001)
+
+    def test_2_killing_a_worker_or_the_coordinator_keeps_the_value(self):
+        owner = unittest.TestCase()
+        self.addCleanup(owner.doCleanups)
+        cluster = start_cluster(owner, 4)
+        ids = cluster.node_ids()
+        undisturbed = self.run_pi(cluster, 0, LONG_SAMPLES, 3)
+        print(f"\nundisturbed: pi = {undisturbed['value']!r}")
+
+        for victim_kind in ("worker", "coordinator"):
+            job = self.start_job(cluster, 0, LONG_SAMPLES, 3)
+            # Wait until work is spread, then pick the victim among nodes other than node 0
+            # (which the client talks to).
+            state = poll_until(lambda: (lambda s: s if s and len(s["chunks"]) >= 2 else None)(
+                self.job_state(cluster, 0, job)), 60, "chunks are running", interval=0.05)
+            coordinator = next(n for n, hex_id in ids.items() if hex_id.startswith(state["node"]))
+            if victim_kind == "coordinator":
+                victim = coordinator if coordinator != 0 else None
+            else:
+                running = {c["worker"] for c in state["chunks"]}
+                victim = next((n for n in range(1, 4)
+                               if ids[n] in running and n != coordinator), None)
+            if victim is None:
+                print(f"{victim_kind}: it runs on node 0 this time; killing node 1 instead")
+                victim = 1
+            process = cluster.processes[victim]
+            process.kill()  # SIGKILL to the pid the harness started
+            process.wait(timeout=30)
+            killed_at = time.monotonic()
+            final = self.wait_done(cluster, [0, *[n for n in range(1, 4) if n != victim]], job)
+            print(f"{victim_kind} (node {victim}) killed: pi = {final['value']!r}, "
+                  f"{time.monotonic() - killed_at:.1f} s after the kill, reassigned samples "
+                  f"{final['reassigned_samples']}")
+            self.assertEqual(final["status"], "done", final)
+            self.assertEqual(final["value"], undisturbed["value"], final)
+            self.assertEqual(final["finished_twice"], 0, final)
+            # Only the unfinished part of the lost chunk was computed again.
+            self.assertLess(final["reassigned_samples"], LONG_SAMPLES // 2, final)
+            cluster.processes[victim] = cluster.local.spawn_reefd(
+                cluster.data_dir(victim), cluster.base_port + victim, cluster.key_file,
+                join=cluster.address(0))
+            poll_until(lambda: cluster.status(victim), FORM_TIMEOUT, f"node {victim} is back")
+            cluster.wait_all_alive(FORM_TIMEOUT)
+
+    def test_3_bad_job_requests_are_refused(self):
+        owner = unittest.TestCase()
+        self.addCleanup(owner.doCleanups)
+        cluster = start_cluster(owner, 1)
+        for body, fragment in (({"samples": 10}, 'field "kernel"'),
+                               ({"kernel": "pi"}, "the range is empty"),
+                               ({"kernel": "pi", "samples": -1}, 'field "samples"'),
+                               ({"kernel": "pi", "samples": 5, "end": 9}, "not both"),
+                               ({"kernel": "pi", "samples": 5, "color": 1}, "color")):
+            answer = cluster.request(0, "POST", "/v1/jobs/start", body)
+            self.assertEqual(answer.status, 400, f"{body}: {answer}")
+            self.assertIn(fragment, answer.body["error"]["message"], body)
+        missing = cluster.request(0, "GET", "/v1/jobs/state?job=nope")
+        self.assertEqual(missing.status, 404, missing)
+        # A kernel no node has: nobody claims it; cancelling ends it.
+        unknown = self.start_job_kernel(cluster, "nope")
+        cancelled = cluster.reef(0, *TIMEOUT_ARGS, "job", "cancel", unknown)
+        self.assertEqual(cancelled.returncode, 0, cancelled)
+        self.assertEqual(self.job_state(cluster, 0, unknown)["status"], "cancelled")
+        bad = cluster.reef(0, "job", "pi", "1e9", check=False)
+        self.assertEqual(bad.returncode, 2, bad)
+        self.assertEqual(cluster.reef(0, "job", "ls").returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -7,7 +7,7 @@
 namespace reef::sim {
 
 std::span<const scenario> scenarios() {
-    static const std::array<scenario, 10> all = {
+    static const std::array<scenario, 11> all = {
         detail::membership_scenario(), detail::crash_scenario(), detail::loss_slow_scenario(),
         detail::partition_scenario(),  detail::restart_scenario(),
         detail::dht_scenario(),
@@ -15,6 +15,7 @@ std::span<const scenario> scenarios() {
         detail::kv_linearizability_scenario(),
         detail::actor_counters_scenario(),
         detail::actor_supervision_scenario(),
+        detail::jobs_scenario(),
     };
     return all;
 }

@@ -200,6 +200,48 @@ std::string actor_cluster::describe_group(std::size_t watched_index) const {
     return out;
 }
 
+void actor_cluster::watch(std::string name) {
+    groups_.push_back(node::node::actor_group_of(name));
+    names_.push_back(std::move(name));
+    split_brain_.emplace_back();
+    applied_seen_.emplace_back();
+    for (auto& checked : applied_checked_) {
+        checked.push_back(0);
+    }
+}
+
+std::optional<node_index> actor_cluster::leader_of(std::string_view name) const {
+    const auto group = node::node::actor_group_of(name);
+    std::optional<node_index> found;
+    std::uint64_t epoch = 0;
+    for (node_index node = 0; node < nodes_.size(); ++node) {
+        const auto& state = nodes_[node];
+        const replica::group* core = state.core ? state.core->replicas().find(group) : nullptr;
+        if (core != nullptr && core->current_role() == replica::role::leader &&
+            (!found || core->epoch() > epoch)) {
+            found = node;
+            epoch = core->epoch();
+        }
+    }
+    return found;
+}
+
+void actor_cluster::job_progress(node_index node, std::uint64_t run, std::uint64_t through,
+                                 double partial) {
+    auto& state = nodes_[node];
+    REEF_ASSERT(state.up);
+    state.core->job_progress(now(), run, through, partial);
+    drain(node);
+}
+
+void actor_cluster::job_finished(node_index node, std::uint64_t run, std::uint64_t through,
+                                 double partial) {
+    auto& state = nodes_[node];
+    REEF_ASSERT(state.up);
+    state.core->job_finished(now(), run, through, partial);
+    drain(node);
+}
+
 node_index actor_cluster::random_node() {
     return static_cast<node_index>(random_.next_u64() % nodes_.size());
 }
@@ -296,6 +338,7 @@ void actor_cluster::drain(node_index node) {
         REEF_ASSERT(state.storage.sync().ok());
     }
     std::vector<node::actor_done> done;
+    std::vector<node::job_run> runs;
     for (auto& one : produced) {
         if (auto* out = std::get_if<node::send_payload>(&one)) {
             send_payload(node, *out);
@@ -305,6 +348,8 @@ void actor_cluster::drain(node_index node) {
             ++logs_;
         } else if (std::holds_alternative<node::payload_rejected>(one)) {
             ++rejected_;
+        } else if (auto* run = std::get_if<node::job_run>(&one)) {
+            runs.push_back(std::move(*run));
         }
     }
     if (options_.check_invariants) {
@@ -312,6 +357,12 @@ void actor_cluster::drain(node_index node) {
     }
     check_groups(node);
     arm(node);
+    const std::uint32_t life = state.life;
+    for (const auto& run : runs) {
+        if (workload_ != nullptr) {
+            workload_->job_run(node, life, run);
+        }
+    }
     for (const auto& finished : done) {
         answered(node, finished);
     }

@@ -65,6 +65,13 @@ public:
     /// false when no client waits for it.
     virtual bool answered(node_index via, std::uint32_t life, std::uint64_t id,
                           const std::string& text) = 0;
+    /// Node `node`, in its life `life`, asks for job work (a jobs::worker's run). Only nodes
+    /// with job slots ask; the default ignores it.
+    virtual void job_run(node_index node, std::uint32_t life, const node::job_run& run) {
+        (void)node;
+        (void)life;
+        (void)run;
+    }
 };
 
 /// Which of a node's cores had its deadline in the past after a tick (several may at once).
@@ -85,6 +92,19 @@ public:
                   std::vector<std::string> watched);
 
     void start_all();
+    /// Runner slots every node offers to jobs (node::config::job_slots); before start_all().
+    void set_job_slots(std::size_t slots) { limits_.job_slots = slots; }
+    /// Follow actor `name`'s group in the safety checks from now on (a name learnt during the
+    /// run, such as a job's).
+    void watch(std::string name);
+    /// The up node that leads actor `name`'s group in the highest epoch, if any.
+    std::optional<node_index> leader_of(std::string_view name) const;
+    /// Report a run's progress or end to node `node` (which must be up); see
+    /// node::job_progress and node::job_finished.
+    void job_progress(node_index node, std::uint64_t run, std::uint64_t through,
+                      double partial);
+    void job_finished(node_index node, std::uint64_t run, std::uint64_t through,
+                      double partial);
     /// The clients; the driver keeps the reference.
     void attach(actor_workload& workload) { workload_ = &workload; }
 
@@ -95,6 +115,8 @@ public:
     prng& random() { return random_; }
     network& net() { return network_; }
     bool up(node_index node) const { return nodes_[node].up; }
+    /// How many times node `node` has started (its current life).
+    std::uint32_t life(node_index node) const { return nodes_[node].life; }
     const std::optional<std::string>& violation() const { return violation_; }
     const std::map<std::string, std::uint64_t>& errors() const { return errors_; }
     std::uint64_t logs() const { return logs_; }

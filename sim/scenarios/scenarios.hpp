@@ -15,5 +15,6 @@ scenario dht_protocol_scenario();
 scenario kv_linearizability_scenario();
 scenario actor_counters_scenario();
 scenario actor_supervision_scenario();
+scenario jobs_scenario();
 
 } // namespace reef::sim::detail

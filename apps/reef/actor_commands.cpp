@@ -6,6 +6,9 @@
 // spawns. The processes of the cluster are listed in the actor "reef.processes", which `reef run`
 // and `reef kill` update, so `reef ps` works from any node.
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <functional>
 #include <iomanip>
@@ -112,6 +115,15 @@ status ensure_registry(const global_options& global) {
     return {};
 }
 
+/// The user running this command: $USER, else the name of the effective uid.
+std::string current_user() {
+    if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') {
+        return user;
+    }
+    const passwd* entry = ::getpwuid(::geteuid());
+    return entry != nullptr ? entry->pw_name : "";
+}
+
 std::uint64_t unix_ms() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -124,8 +136,7 @@ int run_process(const global_options& global, const actor_options& options) {
         return report(program.failure());
     }
     const std::string id = options.name.empty() ? new_process_id() : options.name;
-    const char* user = std::getenv("USER");
-    const std::string owner = user != nullptr ? user : "";
+    const std::string owner = current_user();
     auto started = post(global, "/v1/actors/spawn",
                         {{"name", id},
                          {"program", *program},
@@ -168,9 +179,8 @@ int run_spawn(const global_options& global, const actor_options& options) {
         }
         args = *parsed;
     }
-    const char* user = std::getenv("USER");
     json body{{"name", options.name}, {"program", *program}, {"args", args},
-              {"owner", user != nullptr ? user : ""}};
+              {"owner", current_user()}};
     if (!options.module.empty()) {
         body["module"] = options.module;
     }

@@ -180,6 +180,9 @@ struct daemon::impl {
                     std::span<const std::uint8_t> bytes);
     void on_unreachable(const node_id& to, const std::string& address, const error& why);
     void on_control(const control::request& incoming, control_server::responder respond);
+    /// False, after answering 503 (stopping) or 429 (too many answers pending), when a request
+    /// that answers later cannot be taken now.
+    bool admit(const control_server::responder& respond);
     void start_dht(instant now, control::dht_command asked, control_server::responder respond);
     void on_dht_done(const node::dht_done& done);
     void start_kv(instant now, control::kv_command asked, control_server::responder respond);
@@ -577,16 +580,23 @@ void daemon::impl::on_control(const control::request& incoming,
                outcome.action);
 }
 
-void daemon::impl::start_dht(instant now, control::dht_command asked,
-                             control_server::responder respond) {
+bool daemon::impl::admit(const control_server::responder& respond) {
     if (stopped) {
         respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
-        return;
+        return false;
     }
     if (pending_total() >= pending_answers_max) {
         respond(control::error_response(429, errc::resource_exhausted,
-                                        "too many DHT requests waiting (at most " +
+                                        "too many requests waiting (at most " +
                                             std::to_string(pending_answers_max) + ")"));
+        return false;
+    }
+    return true;
+}
+
+void daemon::impl::start_dht(instant now, control::dht_command asked,
+                             control_server::responder respond) {
+    if (!admit(respond)) {
         return;
     }
     auto started_op = std::visit(
@@ -634,14 +644,7 @@ void daemon::impl::on_dht_done(const node::dht_done& done) {
 
 void daemon::impl::start_kv(instant now, control::kv_command asked,
                             control_server::responder respond) {
-    if (stopped) {
-        respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
-        return;
-    }
-    if (pending_total() >= pending_answers_max) {
-        respond(control::error_response(429, errc::resource_exhausted,
-                                        "too many requests waiting (at most " +
-                                            std::to_string(pending_answers_max) + ")"));
+    if (!admit(respond)) {
         return;
     }
     auto started_request = local->kv_submit(now, asked.key, asked.body, asked.request);
@@ -697,14 +700,7 @@ void daemon::impl::start_job_run(node::job_run& run) {
 
 void daemon::impl::start_actor(instant now, control::actor_command asked,
                                control_server::responder respond) {
-    if (stopped) {
-        respond(control::error_response(503, errc::unavailable, "reefd is stopping"));
-        return;
-    }
-    if (pending_total() >= pending_answers_max) {
-        respond(control::error_response(429, errc::resource_exhausted,
-                                        "too many requests waiting (at most " +
-                                            std::to_string(pending_answers_max) + ")"));
+    if (!admit(respond)) {
         return;
     }
     auto request = nlohmann::json::parse(asked.request, nullptr, false);

@@ -68,19 +68,6 @@ result<json> inspect(const control_client& client, const std::string& name) {
     return client.call("GET", "/v1/actors/state?name=" + percent_encoded(name), json());
 }
 
-result<std::string> read_program(const std::string& path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) {
-        return make_error(errc::not_found, "cannot read program " + path);
-    }
-    std::ostringstream text;
-    text << file.rdbuf();
-    if (text.str().empty()) {
-        return make_error(errc::invalid_argument, "program " + path + " is empty");
-    }
-    return text.str();
-}
-
 result<json> parse_json_argument(const std::string& text, const std::string& what) {
     json value = json::parse(text, nullptr, false);
     if (value.is_discarded()) {
@@ -376,6 +363,19 @@ int run_kill(const global_options& global, const actor_options& options) {
 }
 
 } // namespace
+
+result<std::string> read_program(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        return make_error(errc::not_found, "cannot read program " + path);
+    }
+    std::ostringstream text;
+    text << file.rdbuf();
+    if (text.str().empty()) {
+        return make_error(errc::invalid_argument, "program " + path + " is empty");
+    }
+    return text.str();
+}
 
 int run_actor(const global_options& global, const actor_options& options) {
     const std::string& verb = options.verb;

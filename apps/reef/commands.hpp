@@ -105,6 +105,9 @@ struct job_options {
     std::string kernel = "pi";
     std::uint64_t samples = 0;
     std::uint64_t seed = 1;
+    std::string program_path;  // run: the Lua job
+    std::uint64_t begin = 0;   // run: the range [begin, end)
+    std::uint64_t end = 0;
     std::string job;  // show, cancel
 };
 int run_job(const global_options& global, const job_options& options);

@@ -25,6 +25,9 @@ int show(const global_options& global, const result<nlohmann::json>& answer,
 /// The control client for the global --node.
 control_client client_for(const global_options& global);
 
+/// The text of the Lua program at `path` (not_found, or invalid_argument when empty).
+result<std::string> read_program(const std::string& path);
+
 /// Creates `dir` and its parents; a directory it creates gets mode 0700.
 status make_private_dirs(const std::filesystem::path& dir);
 

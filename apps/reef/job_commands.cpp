@@ -1,4 +1,4 @@
-// `reef job pi|ls|show|cancel`: parallel jobs through the control API's jobs routes
+// `reef job pi|run|ls|show|cancel`: parallel jobs through the control API's jobs routes
 // (docs/formats/control-api.md, "Jobs"). A started job is followed until it ends: a progress bar
 // on a terminal, a plain line every few seconds otherwise; the result is printed, and all of it
 // with --json.
@@ -82,14 +82,23 @@ result<json> follow(const control_client& client, const std::string& job, bool q
     }
 }
 
+/// A job's value for people: numbers with 12 significant digits, anything else as JSON.
+std::string value_text(const json& value) {
+    if (!value.is_number_float()) {
+        return value.dump();
+    }
+    std::ostringstream text;
+    text << std::setprecision(12) << value.get<double>();
+    return text.str();
+}
+
 int print_result(const global_options& global, const json& state) {
     if (global.json) {
         print_json(state);
     } else if (state.value("status", "") == "done") {
         const auto samples = state.value("end", std::uint64_t{0}) -
                              state.value("begin", std::uint64_t{0});
-        std::cout << std::setprecision(12) << state.value("value", json(0.0)).get<double>()
-                  << "\n";
+        std::cout << value_text(state.value("value", json())) << "\n";
         std::cerr << "job " << state.value("job", "") << ": " << samples << " samples, seed "
                   << state.value("seed", 0) << ", "
                   << std::setprecision(3)
@@ -99,7 +108,8 @@ int print_result(const global_options& global, const json& state) {
                   << " s\n";
     } else {
         std::cerr << "reef: job " << state.value("job", "") << " ended "
-                  << state.value("status", "") << "\n";
+                  << state.value("status", "")
+                  << (state.contains("error") ? ": " + state.value("error", "") : "") << "\n";
     }
     return state.value("status", "") == "done" ? exit_ok : exit_failure;
 }
@@ -107,6 +117,14 @@ int print_result(const global_options& global, const json& state) {
 int run_start(const global_options& global, const job_options& options) {
     const control_client client = job_client(global);
     json body{{"kernel", options.kernel}, {"samples", options.samples}, {"seed", options.seed}};
+    if (!options.program_path.empty()) {
+        auto program = read_program(options.program_path);
+        if (!program) {
+            return report(program.failure());
+        }
+        body = {{"kernel", options.kernel}, {"program", std::move(*program)},
+                {"begin", options.begin}, {"end", options.end}, {"seed", options.seed}};
+    }
     auto started = client.call("POST", "/v1/jobs/start", body);
     if (!started) {
         return report(started.failure());
@@ -158,8 +176,10 @@ int run_show(const global_options& global, const std::string& job) {
               << state->value("end", 0) << ")  coordinator on "
               << state->value("node", json("?")).dump() << "\n";
     if (state->contains("value")) {
-        std::cout << "  result " << std::setprecision(12)
-                  << state->value("value", json(0.0)).get<double>() << "\n";
+        std::cout << "  result " << value_text((*state)["value"]) << "\n";
+    }
+    if (state->contains("error")) {
+        std::cout << "  error " << state->value("error", "") << "\n";
     }
     std::cout << "  " << std::left << std::setw(6) << "CHUNK" << std::setw(14) << "WORKER"
               << std::setw(22) << "RANGE" << "DONE\n";
@@ -192,7 +212,7 @@ int run_cancel(const global_options& global, const std::string& job) {
 } // namespace
 
 int run_job(const global_options& global, const job_options& options) {
-    if (options.verb == "pi") {
+    if (options.verb == "pi" || options.verb == "run") {
         return run_start(global, options);
     }
     if (options.verb == "ls") {

@@ -78,6 +78,8 @@ struct command_line {
     std::string job_samples_text;
     std::string job_seed_text = "1";
     std::string job_id;
+    std::string job_program;
+    std::string job_range_text;
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
@@ -177,6 +179,25 @@ reef::result<std::uint64_t> parse_count(const std::string& text) {
                                 "expected a whole number in 0..2^64-1, got \"" + text + "\"");
     }
     return value;
+}
+
+/// BEGIN:END, two unsigned 64-bit integers with BEGIN < END (a job's range).
+reef::result<std::pair<std::uint64_t, std::uint64_t>> parse_range(const std::string& text) {
+    const auto colon = text.find(':');
+    if (colon == std::string::npos) {
+        return reef::make_error(reef::errc::invalid_argument,
+                                "a range is BEGIN:END, e.g. 0:1000000, got \"" + text + "\"");
+    }
+    auto first = parse_count(text.substr(0, colon));
+    auto last = parse_count(text.substr(colon + 1));
+    if (!first || !last) {
+        return !first ? first.failure() : last.failure();
+    }
+    if (*first >= *last) {
+        return reef::make_error(reef::errc::invalid_argument,
+                                "the range " + text + " is empty: BEGIN must be below END");
+    }
+    return std::pair{*first, *last};
 }
 
 /// CLIENT:SEQUENCE, two non-zero unsigned 64-bit integers (a kv request id).
@@ -312,7 +333,7 @@ void define_actor_commands(CLI::App& app, command_line& line) {
 
 void define_job_commands(CLI::App& app, command_line& line) {
     auto* job = app.add_subcommand(
-        "job", "Parallel jobs over the cluster's nodes (pi; ls, show, cancel)");
+        "job", "Parallel jobs over the cluster's nodes (pi, run; ls, show, cancel)");
     job->require_subcommand(1);
     auto* pi = job->add_subcommand(
         "pi", "Estimate pi from N Monte Carlo samples spread over every node; print it");
@@ -320,6 +341,14 @@ void define_job_commands(CLI::App& app, command_line& line) {
         ->required()
         ->check(checked_by(parse_count, ""));
     pi->add_option("--seed", line.job_seed_text, "The seed: the same seed, the same answer")
+        ->check(checked_by(parse_count, ""));
+    auto* run = job->add_subcommand(
+        "run", "Run a Lua map/reduce job (map(first, last, job), reduce(a, b)) over a range");
+    run->add_option("JOB", line.job_program, "The Lua job program")->required();
+    run->add_option("--range", line.job_range_text, "The indices BEGIN:END (END excluded)")
+        ->required()
+        ->check(checked_by(parse_range, ""));
+    run->add_option("--seed", line.job_seed_text, "The seed map sees as job.seed")
         ->check(checked_by(parse_count, ""));
     job->add_subcommand("ls", "List the cluster's jobs");
     job->add_subcommand("show", "Show a job: its chunks, who runs what, progress")
@@ -335,6 +364,12 @@ int dispatch_job(const CLI::App& job, const global_options& global, const comman
     options.job = line.job_id;
     if (options.verb == "pi") {
         options.samples = parse_count(line.job_samples_text).value();
+        options.seed = parse_count(line.job_seed_text).value();
+    }
+    if (options.verb == "run") {
+        options.kernel = "lua";
+        options.program_path = line.job_program;
+        std::tie(options.begin, options.end) = parse_range(line.job_range_text).value();
         options.seed = parse_count(line.job_seed_text).value();
     }
     return run_job(global, options);

@@ -208,13 +208,16 @@ job_result node::impl::await_job(const std::string& task, std::uint64_t n, std::
         if (status == "cancelled") {
             throw error("job " + job + " was cancelled");
         }
+        if (status == "failed") {
+            throw error("job " + job + " failed: " + state.value("error", std::string()));
+        }
         if (status != "done") {
             throw error("job " + job + ": unexpected status \"" + status + "\"");
         }
         job_result out;
         out.job = job;
         out.task = state.value("kernel", task);
-        const double sum = number_or(state, "sum", number_or(state, "hits", 0));
+        const double sum = number_or(state, "result", 0);
         out.sum = sum;
         out.value = number_or(state, "value", sum);
         out.samples = state.value("samples_done", std::uint64_t{0});

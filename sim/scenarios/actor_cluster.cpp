@@ -227,7 +227,7 @@ std::optional<node_index> actor_cluster::leader_of(std::string_view name) const 
 }
 
 void actor_cluster::job_progress(node_index node, std::uint64_t run, std::uint64_t through,
-                                 double partial) {
+                                 const nlohmann::json& partial) {
     auto& state = nodes_[node];
     REEF_ASSERT(state.up);
     state.core->job_progress(now(), run, through, partial);
@@ -235,7 +235,7 @@ void actor_cluster::job_progress(node_index node, std::uint64_t run, std::uint64
 }
 
 void actor_cluster::job_finished(node_index node, std::uint64_t run, std::uint64_t through,
-                                 double partial) {
+                                 const nlohmann::json& partial) {
     auto& state = nodes_[node];
     REEF_ASSERT(state.up);
     state.core->job_finished(now(), run, through, partial);

@@ -102,9 +102,9 @@ public:
     /// Report a run's progress or end to node `node` (which must be up); see
     /// node::job_progress and node::job_finished.
     void job_progress(node_index node, std::uint64_t run, std::uint64_t through,
-                      double partial);
+                      const nlohmann::json& partial);
     void job_finished(node_index node, std::uint64_t run, std::uint64_t through,
-                      double partial);
+                      const nlohmann::json& partial);
     /// The clients; the driver keeps the reference.
     void attach(actor_workload& workload) { workload_ = &workload; }
 

@@ -198,6 +198,8 @@ public:
             const run_key key{node, life, start->run_id};
             sim_run run;
             run.seed = start->seed;
+            // The run folds its samples into the chunk's hits before it (a checkpoint).
+            run.hits = start->base.is_number_unsigned() ? start->base.get<std::uint64_t>() : 0;
             run.begin = start->begin;
             run.through = start->begin;
             run.end = start->end;
@@ -312,7 +314,7 @@ private:
         run.through = to;
         run.next_report_at = now() + progress_every;
         const auto through = run.through;
-        const auto partial = static_cast<double>(run.hits);
+        const jobs::json partial = run.hits;
         if (through == run.end) {
             book.finished_runs += 1;
             runs_.erase(found);

@@ -1,11 +1,13 @@
 """Parallel jobs on real reefd processes on loopback, through the `reef` CLI: `reef job pi` gives
 the same digits on 1, 2 and 4 workers, and still gives them when a worker, or the node running the
-job's coordinator, is killed with -9 mid-job. Every node gets one runner slot (REEF_JOB_SLOTS=1),
-so a node is one worker.
+job's coordinator, is killed with -9 mid-job; `reef job run` runs the Lua map/reduce examples to
+their exact answers and reports a failing program's error. Every node gets one runner slot
+(REEF_JOB_SLOTS=1), so a node is one worker.
 """
 
 import json
 import os
+import tempfile
 import time
 import unittest
 
@@ -15,6 +17,20 @@ SAMPLES = 200_000_000        # the issue's `reef job pi 200000000 --seed 1`
 LONG_SAMPLES = 4_000_000_000  # long enough to kill something mid-job
 JOB_TIMEOUT = 300            # one job, generous: it stops a broken test, it is not measured
 TIMEOUT_ARGS = ("--timeout", "30")
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "jobs")
+
+
+def collatz_best(first, last):
+    """The start in [first, last) with the longest Collatz chain (ties: the smaller start)."""
+    best = None
+    for start in range(first, last):
+        n, steps = start, 0
+        while n != 1:
+            n = n // 2 if n % 2 == 0 else 3 * n + 1
+            steps += 1
+        if best is None or steps > best["steps"]:
+            best = {"n": start, "steps": steps}
+    return best
 
 
 def start_cluster(owner, count):
@@ -158,6 +174,71 @@ class JobsTest(unittest.TestCase):
         bad = cluster.reef(0, "job", "pi", "1e9", check=False)
         self.assertEqual(bad.returncode, 2, bad)
         self.assertEqual(cluster.reef(0, "job", "ls").returncode, 0)
+
+    def test_4_lua_map_reduce_jobs(self):
+        owner = unittest.TestCase()
+        self.addCleanup(owner.doCleanups)
+        cluster = start_cluster(owner, 2)
+
+        def run_lua(program, job_range, *extra, check=True):
+            return cluster.reef(0, *TIMEOUT_ARGS, "job", "run", program, "--range", job_range,
+                                *extra, timeout=JOB_TIMEOUT, check=check)
+
+        # The Lua pi counts exactly the native kernel's hits, so both print the same value.
+        samples = 20_000_000
+        native = self.run_pi(cluster, 0, samples, 5)
+        lua = json.loads(run_lua(os.path.join(EXAMPLES, "pi.lua"), f"0:{samples}", "--seed", "5",
+                                 "--json").stdout)
+        print(f"\nLua pi over {samples} samples: {lua['value']!r} in "
+              f"{(lua['finished_ms'] - lua['started_ms']) / 1000:.1f} s on {len(lua['workers'])}"
+              f" workers; native {(native['finished_ms'] - native['started_ms']) / 1000:.2f} s")
+        self.assertEqual(lua["status"], "done", lua)
+        self.assertEqual(lua["result"], native["result"])
+        self.assertEqual(lua["value"], native["value"])
+        self.assertEqual(lua["finished_twice"], 0, lua)
+        printed = run_lua(os.path.join(EXAMPLES, "pi.lua"), f"0:{samples}", "--seed", "5")
+        self.assertEqual(float(printed.stdout), native["value"])
+
+        # A table partial with its own reduce: the exact answer, computed here independently.
+        collatz = run_lua(os.path.join(EXAMPLES, "collatz.lua"), "1:100000")
+        self.assertEqual(json.loads(collatz.stdout), collatz_best(1, 100000))
+
+        with tempfile.TemporaryDirectory() as scratch:
+            def program(name, text):
+                path = os.path.join(scratch, name)
+                with open(path, "w", encoding="utf-8") as out:
+                    out.write(text)
+                return path
+
+            # A program that does not load is refused at once, with Lua's message.
+            broken = run_lua(program("broken.lua", "function map(first, last\n"), "0:10",
+                             check=False)
+            self.assertNotEqual(broken.returncode, 0, broken)
+            self.assertIn("does not load", broken.stderr)
+            no_map = run_lua(program("nomap.lua", "x = 1\n"), "0:10", check=False)
+            self.assertIn("defines no function map", no_map.stderr)
+            # A map that raises fails the job with its error; the CLI says so and exits 1.
+            raising = run_lua(program("raise.lua", "function map(first, last)\n"
+                                      "  for i = first, last - 1 do\n"
+                                      "    if i == 500 then error('sample ' .. i) end\n"
+                                      "  end\n"
+                                      "  return last - first\nend\n"), "0:1000", check=False)
+            self.assertEqual(raising.returncode, 1, raising)
+            self.assertIn("ended failed", raising.stderr)
+            self.assertIn("sample 500", raising.stderr)
+            # Sandboxed: no io, no os.
+            escape = run_lua(program("escape.lua", "function map() return io.open('/x') end\n"),
+                             "0:10", check=False)
+            self.assertEqual(escape.returncode, 1, escape)
+            self.assertIn("io", escape.stderr)
+        for args, fragment in ((("--range", "5:5"), "empty"), (("--range", "x"), "BEGIN:END")):
+            bad = cluster.reef(0, "job", "run", os.path.join(EXAMPLES, "pi.lua"), *args,
+                               check=False)
+            self.assertEqual(bad.returncode, 2, bad)
+            self.assertIn(fragment, bad.stderr)
+        missing = cluster.reef(0, "job", "run", "/nonexistent.lua", "--range", "0:5", check=False)
+        self.assertNotEqual(missing.returncode, 0, missing)
+        self.assertIn("cannot read program", missing.stderr)
 
 
 if __name__ == "__main__":

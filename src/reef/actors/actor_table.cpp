@@ -200,7 +200,11 @@ json actor_table::decide(actor_record& current, const actor_record* committed,
         return decide_deliver(current, committed, request);
     }
     if (op == "inspect") {
-        return {{"step", "inspect"}};
+        json step = {{"step", "inspect"}};
+        if (request.value("program", false)) {
+            step["program"] = true;
+        }
+        return step;
     }
     if (op == "steer") {
         return decide_steer(current, request);
@@ -264,12 +268,20 @@ json actor_table::decide_spawn(const actor_record& current, const json& request)
         if (!natives_.contains(native)) {
             return refuse_now(failure("no native actor kind " + native + " on this node"));
         }
-        created.program.clear();
+        // A native kind may keep a program too, as data it reads (a Lua job's source).
         created.module = native;
+        if (created.program.size() > limits_.records.program_size_max) {
+            return refuse_now(failure("a program must be at most " +
+                                      std::to_string(limits_.records.program_size_max) +
+                                      " bytes"));
+        }
     } else if (created.program.empty() ||
                created.program.size() > limits_.records.program_size_max) {
         return refuse_now(failure("a program must be 1.." +
                                   std::to_string(limits_.records.program_size_max) + " bytes"));
+    } else if (created.module.starts_with(native_prefix)) {
+        return refuse_now(failure("module names starting with \"" + std::string(native_prefix) +
+                                  "\" are reserved for native kinds"));
     }
     json step = {{"step", "create"}, {"from", from}, {"sequence", sequence}};
     auto ran = run(created, true, from, created.args);
@@ -374,7 +386,8 @@ json actor_table::run_message(const actor_record& current, const std::string& fr
 }
 
 void actor_table::register_native(std::string kind, native_handler handler) {
-    REEF_ASSERT(!kind.empty());
+    REEF_ASSERT(kind.starts_with(native_prefix));
+    REEF_ASSERT(kind.size() > native_prefix.size());
     REEF_ASSERT(handler);
     natives_[std::move(kind)] = std::move(handler);
 }
@@ -382,7 +395,7 @@ void actor_table::register_native(std::string kind, native_handler handler) {
 result<run_output> actor_table::run(const actor_record& record, bool init,
                                     const std::string& from, const json& body) {
     const run_context facts{unix_ms_, prepare_seed_};
-    if (record.program.empty()) {
+    if (record.program.empty() || record.module.starts_with(native_prefix)) {
         const auto found = natives_.find(record.module);
         if (found == natives_.end()) {
             return make_error(errc::failed_precondition,

@@ -79,12 +79,16 @@ struct table_stats {
 };
 
 /// A native actor kind: C++ code every node of the cluster has (the job coordinator), run in
-/// place of Lua for records whose program is empty and whose module names the kind. `init` is
-/// true for the first call (`body` is then the spawn's args). It must be deterministic in its
-/// inputs like a Lua handler, and it returns what the handler did.
+/// place of Lua for records whose module names the kind (a reserved "reef." name). Such a
+/// record's program, if any, is data for the kind (a Lua job's source), never run as an actor.
+/// `init` is true for the first call (`body` is then the spawn's args). It must be deterministic
+/// in its inputs like a Lua handler, and it returns what the handler did.
 using native_handler = std::function<result<run_output>(
     const actor_record& record, bool init, const std::string& from, const json& body,
     const run_context& facts)>;
+
+/// Native kind names start with this; Lua modules may not.
+inline constexpr std::string_view native_prefix = "reef.";
 
 class actor_table final : public replica::application {
 public:

@@ -611,6 +611,9 @@ json apply_step(actor_record& record, const json& step, std::uint64_t index,
         answer = apply_steer(record, step);
     } else if (kind == "inspect") {
         answer = inspection(record);
+        if (field_or<bool>(step, "program", false)) {
+            answer["program"] = record.program;
+        }
     } else {
         return failure("unknown step \"" + kind + "\"");
     }

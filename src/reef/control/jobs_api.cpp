@@ -21,6 +21,7 @@ using detail::refuse_unknown_fields;
 constexpr std::string_view table_name = "reef.jobs";
 constexpr std::string_view coordinator_kind = "reef.job";
 constexpr std::size_t kernel_name_size_max = 64;
+constexpr std::string_view lua_kernel = "lua";
 
 outcome later(actor_command action) { return outcome{response{0, {}, {}}, std::move(action)}; }
 
@@ -50,8 +51,8 @@ std::variant<std::string, outcome> job_name(const json& body) {
 }
 
 outcome start(const json& body) {
-    if (auto refused =
-            refuse_unknown_fields(body, {"kernel", "begin", "end", "samples", "seed", "job"})) {
+    if (auto refused = refuse_unknown_fields(
+            body, {"kernel", "begin", "end", "samples", "seed", "job", "program"})) {
         return std::move(*refused);
     }
     const auto kernel = body.find("kernel");
@@ -82,6 +83,18 @@ outcome start(const json& body) {
     if (last <= first) {
         return invalid("the range is empty: give \"samples\" > 0 (or \"end\" > \"begin\")");
     }
+    const auto program = body.find("program");
+    const bool lua = kernel->get<std::string>() == lua_kernel;
+    if (program != body.end() &&
+        (!program->is_string() || program->get<std::string>().empty() ||
+         program->get<std::string>().size() > actors::record_limits{}.program_size_max)) {
+        return invalid("field \"program\" must be a Lua job's source, 1.." +
+                       std::to_string(actors::record_limits{}.program_size_max) + " bytes");
+    }
+    if (lua != (program != body.end())) {
+        return invalid(lua ? "a Lua job (kernel \"lua\") needs field \"program\""
+                           : "field \"program\" is for Lua jobs (kernel \"lua\") only");
+    }
     json asked{{"op", "spawn"},
                {"native", coordinator_kind},
                {"args",
@@ -89,6 +102,9 @@ outcome start(const json& body) {
                  {"begin", first},
                  {"end", last},
                  {"seed", std::get<std::uint64_t>(seed)}}}};
+    if (lua) {
+        asked["program"] = program->get<std::string>();
+    }
     std::string name;
     if (body.contains("job")) {
         auto given = job_name(body);

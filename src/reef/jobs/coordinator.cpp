@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "reef/jobs/kernels.hpp"
+#include "reef/jobs/lua_job.hpp"
+#include "reef/jobs/partials.hpp"
 
 namespace reef::jobs {
 namespace {
@@ -18,7 +21,7 @@ struct chunk {
     std::uint64_t begin = 0;
     std::uint64_t through = 0; // [begin, through) is computed; `partial` holds its result
     std::uint64_t end = 0;
-    double partial = 0.0;
+    json partial;               // null: nothing computed yet
     std::string worker;         // "" once released: free for the next claim
     std::uint64_t lease_ms = 0; // the lease's expiry on the leader's clock
 };
@@ -41,7 +44,9 @@ struct job {
     std::uint64_t next = 0;
     std::uint64_t next_chunk = 0;
     std::vector<chunk> chunks; // ordered by id
-    double hits = 0.0;
+    json reduced;              // the finished chunks' partials reduced; null before the first
+    json value;                // once done: the job's answer
+    std::string error;         // why the job failed
     std::uint64_t samples_done = 0;
     std::map<std::string, worker_info> workers;
     std::uint64_t reassigned = 0;
@@ -125,7 +130,7 @@ json to_state(const job& current) {
     json state = {{"kernel", current.kernel}, {"seed", current.seed}, {"begin", current.begin},
                   {"end", current.end}, {"status", current.status}, {"next", current.next},
                   {"next_chunk", current.next_chunk}, {"chunks", std::move(chunks)},
-                  {"hits", current.hits}, {"samples_done", current.samples_done},
+                  {"result", current.reduced}, {"samples_done", current.samples_done},
                   {"workers", std::move(workers)}, {"reassigned", current.reassigned},
                   {"reassigned_samples", current.reassigned_samples}, {"split", current.split},
                   {"duplicates", current.duplicates}, {"finished_twice", current.finished_twice},
@@ -134,10 +139,10 @@ json to_state(const job& current) {
                               {"lease_ms", current.lease_ms},
                               {"chunk_min", current.chunk_min}}}};
     if (current.status == "done") {
-        state["value"] = current.kernel == pi_kernel
-                             ? pi_estimate(static_cast<std::uint64_t>(current.hits),
-                                           current.samples())
-                             : current.hits;
+        state["value"] = current.value;
+    }
+    if (!current.error.empty()) {
+        state["error"] = current.error;
     }
     return state;
 }
@@ -148,8 +153,8 @@ std::size_t state_size(const job& current) { return actors::json_text(to_state(c
 /// hand, so this is validation, not an assertion).
 status check(const job& current) {
     if (current.status != "running" && current.status != "done" &&
-        current.status != "cancelled") {
-        return refuse("status must be running, done or cancelled");
+        current.status != "cancelled" && current.status != "failed") {
+        return refuse("status must be running, done, cancelled or failed");
     }
     if (current.begin >= current.end || current.next < current.begin ||
         current.next > current.end) {
@@ -208,16 +213,16 @@ result<json> parse_chunks(const json& state, job& current) {
         auto begin = read_u64(item, "begin", "chunk");
         auto through = read_u64(item, "through", "chunk");
         auto end = read_u64(item, "end", "chunk");
-        auto partial = read_number(item, "partial", "chunk");
         auto lease = read_u64(item, "lease_ms", "chunk");
-        if (!id || !begin || !through || !end || !partial || !lease) {
+        if (!id || !begin || !through || !end || !item.contains("partial") || !lease) {
             return refuse("state: a chunk needs id, begin, through, end, partial and lease_ms");
         }
+        const json& partial = item["partial"];
         const auto worker = item.find("worker");
         if (worker == item.end() || !worker->is_string()) {
             return refuse("state: a chunk's worker must be a string");
         }
-        current.chunks.push_back(chunk{*id, *begin, *through, *end, *partial,
+        current.chunks.push_back(chunk{*id, *begin, *through, *end, partial,
                                        worker->get<std::string>(), *lease});
     }
     return json();
@@ -289,7 +294,9 @@ status parse_tuning(const json& object, job& current, std::string_view where) {
     if (*lease < 100 || *lease > 600'000) {
         return refuse(std::string(where) + ": lease_ms must be in [100, 600000]");
     }
-    auto chunk_min = read_u64_or(object, "chunk_min", where, coordinator_defaults::chunk_min);
+    auto chunk_min = read_u64_or(object, "chunk_min", where,
+                                 current.kernel == lua_kernel ? coordinator_defaults::lua_chunk_min
+                                                              : coordinator_defaults::chunk_min);
     if (!chunk_min) {
         return chunk_min.failure();
     }
@@ -298,6 +305,28 @@ status parse_tuning(const json& object, job& current, std::string_view where) {
     }
     current.lease_ms = *lease;
     current.chunk_min = *chunk_min;
+    return {};
+}
+
+/// A Lua job's program must load and define map, and its seed must be a Lua integer; other
+/// kernels take no program.
+status check_program(const job& made, const std::string& program) {
+    if (made.kernel != lua_kernel) {
+        if (!program.empty()) {
+            return refuse("only a Lua job (kernel \"lua\") has a program");
+        }
+        return {};
+    }
+    if (program.empty()) {
+        return refuse("a Lua job needs its program");
+    }
+    if (made.seed > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        return refuse("a Lua job's seed must be below 2^63");
+    }
+    auto loaded = lua_job::load(program, made.seed, made.begin, made.end);
+    if (!loaded) {
+        return refuse(loaded.failure().message);
+    }
     return {};
 }
 
@@ -330,14 +359,17 @@ result<job> parse_state_fields(const json& state) {
     auto status_text = read_name(state, "status", "state", 16);
     auto next = read_u64(state, "next", "state");
     auto next_chunk = read_u64(state, "next_chunk", "state");
-    auto hits = read_number(state, "hits", "state");
-    if (!status_text || !next || !next_chunk || !hits) {
-        return refuse("state: status, next, next_chunk and hits are required");
+    if (!status_text || !next || !next_chunk || !state.contains("result")) {
+        return refuse("state: status, next, next_chunk and result are required");
     }
     current.status = *status_text;
     current.next = *next;
     current.next_chunk = *next_chunk;
-    current.hits = *hits;
+    current.reduced = state["result"];
+    if (const auto error = state.find("error"); error != state.end() && error->is_string()) {
+        current.error = error->get<std::string>();
+    }
+    current.value = state.value("value", json());
     std::uint64_t* counters[] = {&current.samples_done, &current.reassigned,
                                  &current.reassigned_samples, &current.split,
                                  &current.duplicates, &current.finished_twice,
@@ -383,7 +415,8 @@ chunk* find_chunk(job& current, std::uint64_t id) {
 json grant(const job& current, const chunk& part) {
     return {{"chunk", part.id}, {"begin", part.through}, {"end", part.end},
             {"partial", part.partial}, {"kernel", current.kernel}, {"seed", current.seed},
-            {"lease_ms", current.lease_ms}};
+            {"lease_ms", current.lease_ms}, {"job_begin", current.begin},
+            {"job_end", current.end}};
 }
 
 /// Records a claimer's speed and cores; the least recently seen worker makes room.
@@ -449,7 +482,7 @@ chunk* take_new(job& current, const std::string& worker, double speed, std::uint
     }
     REEF_ASSERT(size > 0);
     const chunk made{current.next_chunk++, current.next, current.next, current.next + size,
-                     0.0, worker, now_ms + current.lease_ms};
+                     json(), worker, now_ms + current.lease_ms};
     current.next += size;
     current.chunks.push_back(made);
     return &current.chunks.back();
@@ -484,7 +517,7 @@ chunk* take_split(job& current, const std::string& worker, std::uint64_t now_ms)
     if (largest->end - cut < std::max<std::uint64_t>(1, current.chunk_min / 2)) {
         return nullptr;
     }
-    const chunk made{current.next_chunk++, cut, cut, largest->end, 0.0, worker,
+    const chunk made{current.next_chunk++, cut, cut, largest->end, json(), worker,
                      now_ms + current.lease_ms};
     largest->end = cut;
     ++current.split;
@@ -541,8 +574,33 @@ struct report {
     std::uint64_t chunk = 0;
     std::string worker;
     std::uint64_t through = 0;
-    double partial = 0.0;
+    json partial;
 };
+
+/// Whether `partial` can be the result of `samples` samples of `current`'s kernel: a number (or
+/// null) for native kernels, a whole number of hits at most `samples` for pi, any small JSON
+/// value for a Lua job.
+status check_partial(const job& current, const json& partial, std::uint64_t samples,
+                     std::string_view what) {
+    if (auto sized = check_partial_size(partial); !sized) {
+        return refuse(std::string(what) + ": " + sized.failure().message);
+    }
+    if (current.kernel == lua_kernel || partial.is_null()) {
+        return {};
+    }
+    if (!partial.is_number()) {
+        return refuse(std::string(what) + ": kernel " + current.kernel +
+                      "'s partial results are numbers");
+    }
+    if (current.kernel == pi_kernel &&
+        (partial.get<double>() < 0.0 ||
+         std::floor(partial.get<double>()) != partial.get<double>() ||
+         partial.get<double>() > static_cast<double>(samples))) {
+        return refuse(std::string(what) + ": a pi partial is a whole number of hits, at most "
+                                          "the samples");
+    }
+    return {};
+}
 
 result<report> parse_report(const job& current, const json& body, std::string_view what) {
     if (!body.is_object()) {
@@ -551,18 +609,16 @@ result<report> parse_report(const job& current, const json& body, std::string_vi
     auto id = read_u64(body, "chunk", what);
     auto worker = read_name(body, "worker", what, limits::worker_name_size_max);
     auto through = read_u64(body, "through", what);
-    auto partial = read_number(body, "partial", what);
+    auto partial = member(body, "partial", what);
     if (!id || !worker || !through || !partial) {
         return !id ? id.failure()
                    : !worker ? worker.failure()
                              : !through ? through.failure() : partial.failure();
     }
-    if (current.kernel == pi_kernel &&
-        (*partial < 0.0 || std::floor(*partial) != *partial ||
-         *partial > static_cast<double>(*through))) {
-        return refuse(std::string(what) + ": a pi partial is a whole number of hits");
+    if (auto valid = check_partial(current, **partial, *through, what); !valid) {
+        return valid.failure();
     }
-    return report{*id, *worker, *through, *partial};
+    return report{*id, *worker, *through, **partial};
 }
 
 /// Hands `part` back: its lease ends now, so the next claim continues it from its checkpoint.
@@ -573,18 +629,26 @@ void release(chunk& part) {
 
 /// The chunk a report is about when the reporter still holds it (nullptr when it does not: the
 /// chunk finished or went to another worker), or a refusal for a report out of range.
-result<chunk*> owned_chunk(job& current, const report& told, std::string_view what) {
-    chunk* part = find_chunk(current, told.chunk);
-    if (part == nullptr || part->worker != told.worker) {
+result<chunk*> owned_chunk(job& current, std::uint64_t id, const std::string& worker) {
+    chunk* part = find_chunk(current, id);
+    if (part == nullptr || part->worker != worker) {
         return static_cast<chunk*>(nullptr);
     }
-    if (told.through < part->begin) {
-        return refuse(std::string(what) + ": through " + std::to_string(told.through) +
-                      " is before chunk " + std::to_string(part->id) + "'s begin");
+    return part;
+}
+
+result<chunk*> reported_chunk(job& current, const report& told, std::string_view what) {
+    auto part = owned_chunk(current, told.chunk, told.worker);
+    if (!part || *part == nullptr) {
+        return part;
     }
-    if (current.kernel == pi_kernel &&
-        told.partial > static_cast<double>(told.through - part->begin)) {
-        return refuse(std::string(what) + ": more hits than samples");
+    if (told.through < (*part)->begin) {
+        return refuse(std::string(what) + ": through " + std::to_string(told.through) +
+                      " is before chunk " + std::to_string((*part)->id) + "'s begin");
+    }
+    if (auto valid = check_partial(current, told.partial, told.through - (*part)->begin, what);
+        !valid) {
+        return valid.failure();
     }
     return part;
 }
@@ -597,7 +661,7 @@ result<json> on_progress(job& current, const json& body, std::uint64_t now_ms) {
     if (current.status != "running") {
         return json{{"abandon", true}};
     }
-    auto part = owned_chunk(current, *told, "progress");
+    auto part = reported_chunk(current, *told, "progress");
     if (!part) {
         return part.failure();
     }
@@ -621,13 +685,61 @@ result<json> on_progress(job& current, const json& body, std::uint64_t now_ms) {
 
 json rejected(std::string_view reason) { return {{"accepted", false}, {"reason", reason}}; }
 
-result<json> on_done(job& current, const json& body, std::uint64_t now_ms) {
+/// What a job needs of its record beyond its state: a Lua job's program, which reduces partial
+/// results and gives the value.
+struct program_text {
+    const std::string& source;
+};
+
+result<std::unique_ptr<lua_job>> load_program(const job& current, const program_text& program) {
+    return lua_job::load(program.source, current.seed, current.begin, current.end);
+}
+
+/// The finished job's value: pi's estimate, a Lua job's finish(result, samples), else the
+/// reduced result.
+result<json> final_value(const job& current, const program_text& program) {
+    if (current.kernel == pi_kernel) {
+        const std::uint64_t hits =
+            current.reduced.is_number() ? current.reduced.get<std::uint64_t>() : 0;
+        return json(pi_estimate(hits, current.samples()));
+    }
+    if (current.kernel != lua_kernel) {
+        return current.reduced;
+    }
+    auto loaded = load_program(current, program);
+    if (!loaded) {
+        return loaded.failure();
+    }
+    return (*loaded)->finish(current.reduced, current.samples());
+}
+
+/// The job ends as failed: its program is wrong (a Lua error), which every worker would hit.
+void fail(job& current, std::string why, std::uint64_t now_ms) {
+    current.status = "failed";
+    current.error = why.substr(0, limits::error_size_max);
+    current.chunks.clear();
+    current.finished_ms = now_ms;
+}
+
+result<json> reduce_into(job& current, const json& partial, const program_text& program) {
+    if (current.kernel != lua_kernel) {
+        return add_numbers(current.reduced, partial);
+    }
+    auto loaded = load_program(current, program);
+    if (!loaded) {
+        return loaded.failure();
+    }
+    return (*loaded)->reduce(current.reduced, partial);
+}
+
+result<json> on_done(job& current, const json& body, std::uint64_t now_ms,
+                     const program_text& program) {
     auto told = parse_report(current, body, "done");
     if (!told) {
         return told.failure();
     }
-    if (current.status == "cancelled") {
-        return rejected("cancelled");
+    if (current.status != "running") {
+        return rejected(current.status);
     }
     if (find_chunk(current, told->chunk) == nullptr) {
         if (told->chunk >= current.next_chunk) {
@@ -636,7 +748,7 @@ result<json> on_done(job& current, const json& body, std::uint64_t now_ms) {
         ++current.duplicates;
         return rejected("finished");
     }
-    auto part = owned_chunk(current, *told, "done");
+    auto part = reported_chunk(current, *told, "done");
     if (!part) {
         return part.failure();
     }
@@ -656,21 +768,57 @@ result<json> on_done(job& current, const json& body, std::uint64_t now_ms) {
         return rejected(told->through > mine.end ? "overshoot" : "short");
     }
     const std::uint64_t size = mine.end - mine.begin;
-    const double partial = told->partial;
     if (current.samples_done + size > current.samples()) {
         // These samples would be counted a second time. The state's invariants rule it out;
         // the counter shows it if they ever fail to.
         ++current.finished_twice;
         return rejected("counted");
     }
+    auto reduced = reduce_into(current, told->partial, program);
+    if (!reduced) {
+        fail(current, "reduce: " + reduced.failure().message, now_ms);
+        return rejected("failed");
+    }
     std::erase_if(current.chunks, [id = told->chunk](const chunk& c) { return c.id == id; });
     current.samples_done += size;
-    current.hits += partial;
+    current.reduced = std::move(*reduced);
     if (current.next == current.end && current.chunks.empty()) {
         REEF_ASSERT(current.samples_done == current.samples());
+        auto value = final_value(current, program);
+        if (!value) {
+            fail(current, "finish: " + value.failure().message, now_ms);
+            return rejected("failed");
+        }
         current.status = "done";
+        current.value = std::move(*value);
         current.finished_ms = now_ms;
     }
+    return json{{"accepted", true}, {"status", current.status}};
+}
+
+/// A worker's run failed: {"chunk", "worker", "error"}. Only the chunk's holder may fail it.
+result<json> on_fail(job& current, const json& body, std::uint64_t now_ms) {
+    if (!body.is_object()) {
+        return refuse("fail must be an object {chunk, worker, error}");
+    }
+    auto id = read_u64(body, "chunk", "fail");
+    auto worker = read_name(body, "worker", "fail", limits::worker_name_size_max);
+    auto why = read_name(body, "error", "fail", limits::error_size_max);
+    if (!id || !worker || !why) {
+        return !id ? id.failure() : !worker ? worker.failure() : why.failure();
+    }
+    if (current.status != "running") {
+        return rejected(current.status);
+    }
+    auto part = owned_chunk(current, *id, *worker);
+    if (!part) {
+        return part.failure();
+    }
+    if (*part == nullptr) {
+        return rejected("reassigned");
+    }
+    fail(current, "chunk " + std::to_string(*id) + " on worker " + *worker + ": " + *why,
+         now_ms);
     return json{{"accepted", true}, {"status", current.status}};
 }
 
@@ -684,10 +832,11 @@ json on_cancel(job& current, std::uint64_t now_ms) {
     return {{"cancelled", true}, {"status", current.status}};
 }
 
-result<json> handle(job& current, const json& body, std::uint64_t now_ms) {
+result<json> handle(job& current, const json& body, std::uint64_t now_ms,
+                    const program_text& program) {
     if (!body.is_object() || body.size() != 1) {
         return refuse("a job message is one object: {\"claim\": ...}, {\"progress\": ...}, "
-                      "{\"done\": ...} or {\"cancel\": true}");
+                      "{\"done\": ...}, {\"fail\": ...} or {\"cancel\": true}");
     }
     const std::string& kind = body.begin().key();
     const json& value = body.begin().value();
@@ -698,7 +847,10 @@ result<json> handle(job& current, const json& body, std::uint64_t now_ms) {
         return on_progress(current, value, now_ms);
     }
     if (kind == "done") {
-        return on_done(current, value, now_ms);
+        return on_done(current, value, now_ms, program);
+    }
+    if (kind == "fail") {
+        return on_fail(current, value, now_ms);
     }
     if (kind == "cancel") {
         if (value != json(true)) {
@@ -721,6 +873,9 @@ result<actors::run_output> coordinate(const actors::actor_record& record, bool i
         if (!made) {
             return made.failure();
         }
+        if (auto valid = check_program(*made, record.program); !valid) {
+            return valid.failure();
+        }
         made->started_ms = facts.now_ms;
         REEF_ASSERT(check(*made).ok());
         out.state = to_state(*made);
@@ -731,7 +886,7 @@ result<actors::run_output> coordinate(const actors::actor_record& record, bool i
         return make_error(errc::failed_precondition,
                           "job " + record.name + " has a bad state: " + current.failure().message);
     }
-    auto reply = handle(*current, body, facts.now_ms);
+    auto reply = handle(*current, body, facts.now_ms, program_text{record.program});
     if (!reply) {
         return reply.failure();
     }

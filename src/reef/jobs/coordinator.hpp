@@ -45,6 +45,8 @@ struct coordinator_limits {
     static constexpr std::size_t worker_name_size_max = 64;
     static constexpr std::size_t kernel_name_size_max = 64;
     static constexpr std::uint64_t cores_max = 4096;
+    /// A failed job's reason, as kept in its state.
+    static constexpr std::size_t error_size_max = 512;
     /// A claim that would grow the state beyond this waits instead, leaving room for the numbers
     /// of active chunks to grow as they progress.
     static constexpr std::size_t state_budget_bytes = 7 * 1024;
@@ -57,18 +59,27 @@ struct coordinator_defaults {
     static constexpr double chunk_seconds = 2.0;
     static constexpr std::uint64_t lease_ms = 3000;
     static constexpr std::uint64_t chunk_min = 1'000'000;
+    /// A Lua job's samples may each take long: its first chunk is one sample, and the next are
+    /// sized from the speed that run measured.
+    static constexpr std::uint64_t lua_chunk_min = 1;
 };
 
 /// The handler of kind "reef.job". On init, `body` is the spawn args {"kernel", "seed", "begin",
-/// "end", optional "chunk_seconds", "lease_ms", "chunk_min"}; later `body` is one of
+/// "end", optional "chunk_seconds", "lease_ms", "chunk_min"} and the record's program is a Lua
+/// job's source (kernel "lua", lua_job.hpp), empty for a native kernel. Later `body` is one of
 /// {"claim": {"worker", "cores", "speed"}}, {"progress": {"chunk", "worker", "through",
-/// "partial"}}, {"done": {...same}}, {"cancel": true}. Replies:
-/// - claim: {"chunk", "begin", "end", "partial", "kernel", "seed", "lease_ms"} (compute
-///   [begin, end) and report partials that include `partial`, the hits before `begin`), or
-///   {"wait": true}, or {"finished": true, "status"} once the job is over;
+/// "partial"}}, {"done": {...same}}, {"fail": {"chunk", "worker", "error"}}, {"cancel": true}.
+/// Partial results are JSON (partials.hpp); null is "no samples". Replies:
+/// - claim: {"chunk", "begin", "end", "partial", "kernel", "seed", "lease_ms", "job_begin",
+///   "job_end"} (compute [begin, end) and report partials that fold in `partial`, the chunk's
+///   result before `begin`), or {"wait": true}, or {"finished": true, "status"} once the job is
+///   over;
 /// - progress: {"end"} (the chunk's end, which a split may have lowered) or {"abandon": true};
 /// - done: {"accepted": true} or {"accepted": false, "reason"};
+/// - fail: the job ends as "failed" with the error (a Lua job's program raised it);
 /// - cancel: {"cancelled": true|false, "status"}.
+/// A finished job's state holds "value": pi's estimate, a Lua job's finish(result, samples), or
+/// the reduced "result".
 [[nodiscard]] result<actors::run_output> coordinate(const actors::actor_record& record, bool init,
                                                     const std::string& from, const json& body,
                                                     const actors::run_context& facts);

@@ -18,9 +18,10 @@ constexpr std::uint64_t seed = 42;
 /// One job actor, driven by calling the handler directly on a record the test keeps.
 class job_actor {
 public:
-    explicit job_actor(json args) {
+    explicit job_actor(json args, std::string program = "") {
         record_.name = "job-1";
         record_.module = std::string(coordinator_kind);
+        record_.program = std::move(program);
         record_.args = args;
         auto made = coordinate(record_, true, "client:test", args, {now_ms, 1});
         EXPECT_TRUE(made.ok()) << (made.ok() ? "" : made.failure().describe());
@@ -116,7 +117,7 @@ sim_result simulate(job_actor& job, std::vector<sim_worker>& workers,
                     w.run_begin = reply["begin"];
                     w.through = w.run_begin;
                     w.end = reply["end"];
-                    w.base = reply["partial"];
+                    w.base = reply["partial"].is_null() ? 0.0 : reply["partial"].get<double>();
                 }
                 continue;
             }
@@ -144,7 +145,7 @@ sim_result simulate(job_actor& job, std::vector<sim_worker>& workers,
 void expect_exact(const json& state, std::uint64_t begin, std::uint64_t end) {
     const std::uint64_t hits = pi_hits(seed, begin, end);
     EXPECT_EQ(state["status"], "done");
-    EXPECT_EQ(state["hits"].get<double>(), static_cast<double>(hits));
+    EXPECT_EQ(state["result"].get<double>(), static_cast<double>(hits));
     EXPECT_EQ(state["samples_done"], end - begin);
     EXPECT_EQ(state["value"].get<double>(), pi_estimate(hits, end - begin));
     EXPECT_EQ(state["finished_twice"], 0);
@@ -156,7 +157,7 @@ TEST(coordinator, init_takes_args_and_defaults) {
     const json& state = job.state();
     EXPECT_EQ(state["status"], "running");
     EXPECT_EQ(state["next"], 10);
-    EXPECT_EQ(state["hits"].get<double>(), 0.0);
+    EXPECT_EQ(state["result"], json());
     EXPECT_EQ(state["limits"]["chunk_seconds"].get<double>(), 2.0);
     EXPECT_EQ(state["limits"]["lease_ms"], 3000);
     EXPECT_EQ(state["limits"]["chunk_min"], 1'000'000);
@@ -241,7 +242,7 @@ TEST(coordinator, a_stalled_worker_that_returns_is_told_to_abandon) {
     EXPECT_EQ(job.done(0, "slow", 100'000, pi_hits(seed, 0, 100'000)),
               (json{{"accepted", false}, {"reason", "reassigned"}}));
     EXPECT_EQ(job.done(0, "fast", 100'000, pi_hits(seed, 0, 100'000))["accepted"], true);
-    EXPECT_EQ(job.state()["hits"].get<double>(),
+    EXPECT_EQ(job.state()["result"].get<double>(),
               static_cast<double>(pi_hits(seed, 0, 100'000)));
 }
 
@@ -252,7 +253,7 @@ TEST(coordinator, a_second_done_is_ignored) {
     EXPECT_EQ(job.done(0, "a", 100'000, hits)["accepted"], true);
     EXPECT_EQ(job.done(0, "a", 100'000, hits),
               (json{{"accepted", false}, {"reason", "finished"}}));
-    EXPECT_EQ(job.state()["hits"].get<double>(), hits);
+    EXPECT_EQ(job.state()["result"].get<double>(), hits);
     EXPECT_EQ(job.state()["samples_done"], 100'000);
     EXPECT_EQ(job.state()["duplicates"], 1);
     EXPECT_EQ(job.state()["finished_twice"], 0);
@@ -275,7 +276,7 @@ TEST(coordinator, a_straggler_is_split_and_told_its_new_end) {
     EXPECT_EQ(half["chunk"], 1);
     EXPECT_EQ(half["begin"], 550'000);
     EXPECT_EQ(half["end"], 1'000'000);
-    EXPECT_EQ(half["partial"].get<double>(), 0.0);
+    EXPECT_EQ(half["partial"], json());
     EXPECT_EQ(job.state()["split"], 1);
     job.now_ms += 500;
     EXPECT_EQ(job.progress(0, "big", 150'000, pi_hits(seed, 0, 150'000)),
@@ -456,6 +457,101 @@ TEST(coordinator, registers_as_a_native_kind) {
     actors::actor_table table({}, [](const std::string&, std::string_view) {});
     register_coordinator(table);
     SUCCEED();
+}
+
+/// The refusal of a job's init, or "" when it is accepted.
+std::string init_error(const json& spawn_args, const std::string& program) {
+    actors::actor_record record;
+    record.name = "job-x";
+    record.module = std::string(coordinator_kind);
+    record.program = program;
+    auto made = coordinate(record, true, "client:test", spawn_args, {1, 1});
+    return made.ok() ? "" : made.failure().message;
+}
+
+json lua_args(std::uint64_t begin, std::uint64_t end, std::uint64_t job_seed = 1) {
+    return {{"kernel", "lua"}, {"seed", job_seed}, {"begin", begin}, {"end", end}};
+}
+
+constexpr const char* best_of = R"lua(
+function map(first, last) return { n = last - 1, score = (last - 1) % 7 } end
+function reduce(a, b)
+  if a.score > b.score or (a.score == b.score and a.n < b.n) then return a end
+  return b
+end
+function finish(best, count) return { best = best, count = count } end
+)lua";
+
+TEST(coordinator, a_lua_job_needs_a_program_that_loads) {
+    EXPECT_EQ(init_error(lua_args(0, 10), best_of), "");
+    EXPECT_NE(init_error(lua_args(0, 10), "").find("needs its program"), std::string::npos);
+    EXPECT_NE(init_error(lua_args(0, 10), "function map(").find("does not load"),
+              std::string::npos);
+    EXPECT_NE(init_error(lua_args(0, 10), "y = 2").find("defines no function map"),
+              std::string::npos);
+    EXPECT_NE(init_error(lua_args(0, 10, ~std::uint64_t{0}), best_of).find("below 2^63"),
+              std::string::npos);
+    EXPECT_NE(init_error(args(0, 10, 1), best_of).find("only a Lua job"), std::string::npos);
+}
+
+TEST(coordinator, a_lua_job_reduces_table_partials_and_finishes) {
+    job_actor job(lua_args(0, 20), best_of);
+    EXPECT_EQ(job.state()["limits"]["chunk_min"], 1); // a Lua sample may take long
+    const json first = job.claim("a");
+    EXPECT_EQ(first["end"], 1);
+    EXPECT_EQ(first["job_begin"], 0);
+    EXPECT_EQ(first["job_end"], 20);
+    // Speed 5/s: chunks of 10 samples; the partials are what map would give.
+    const json second = job.claim("b", 5.0);
+    ASSERT_EQ(second["begin"], 1);
+    ASSERT_EQ(second["end"], 11);
+    const json third = job.claim("c", 5.0);
+    ASSERT_EQ(third["end"], 20);
+    const auto partial_of = [](std::uint64_t last) {
+        return json{{"n", last - 1}, {"score", (last - 1) % 7}};
+    };
+    auto report = [&](std::uint64_t chunk, const char* worker, std::uint64_t through,
+                      const json& partial) {
+        return job.ok({{"done", {{"chunk", chunk}, {"worker", worker}, {"through", through},
+                                 {"partial", partial}}}});
+    };
+    EXPECT_EQ(report(2, "c", 20, partial_of(20))["accepted"], true);
+    EXPECT_EQ(job.state()["result"], partial_of(20)); // 19 % 7 == 5
+    EXPECT_EQ(report(0, "a", 1, partial_of(1))["accepted"], true);
+    EXPECT_EQ(report(1, "b", 11, partial_of(11))["accepted"], true); // 10 % 7 == 3
+    EXPECT_EQ(job.state()["status"], "done");
+    EXPECT_EQ(job.state()["value"], (json{{"best", partial_of(20)}, {"count", 20}}));
+    // A partial that is not small is refused, whatever its kernel.
+    job_actor big(lua_args(0, 20), best_of);
+    ASSERT_EQ(big.claim("a")["chunk"], 0);
+    EXPECT_FALSE(big.send({{"done", {{"chunk", 0}, {"worker", "a"}, {"through", 1},
+                                     {"partial", std::string(400, 'x')}}}})
+                     .ok());
+}
+
+TEST(coordinator, a_failing_program_fails_the_job_with_its_error) {
+    job_actor job(lua_args(0, 100), best_of);
+    ASSERT_EQ(job.claim("a")["chunk"], 0);
+    // Only the chunk's holder may fail it.
+    EXPECT_EQ(job.ok({{"fail", {{"chunk", 0}, {"worker", "b"}, {"error", "x"}}}}),
+              (json{{"accepted", false}, {"reason", "reassigned"}}));
+    EXPECT_FALSE(job.send({{"fail", {{"chunk", 0}, {"worker", "a"}}}}).ok());
+    EXPECT_EQ(job.ok({{"fail", {{"chunk", 0}, {"worker", "a"}, {"error", "map: boom"}}}})
+                  ["accepted"],
+              true);
+    EXPECT_EQ(job.state()["status"], "failed");
+    EXPECT_NE(job.state()["error"].get<std::string>().find("map: boom"), std::string::npos);
+    EXPECT_EQ(job.claim("b"), (json{{"finished", true}, {"status", "failed"}}));
+    // A reduce that raises fails the job too.
+    job_actor broken(lua_args(0, 2), "function map() return 1 end\n"
+                                     "function reduce(a, b) error('no reduce today') end");
+    ASSERT_EQ(broken.claim("a")["chunk"], 0);
+    ASSERT_EQ(broken.claim("b", 1.0)["chunk"], 1);
+    EXPECT_EQ(broken.done(0, "a", 1, 1)["accepted"], true);
+    EXPECT_EQ(broken.done(1, "b", 2, 1), (json{{"accepted", false}, {"reason", "failed"}}));
+    EXPECT_EQ(broken.state()["status"], "failed");
+    EXPECT_NE(broken.state()["error"].get<std::string>().find("no reduce today"),
+              std::string::npos);
 }
 
 } // namespace

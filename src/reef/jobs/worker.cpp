@@ -1,6 +1,8 @@
 #include "reef/jobs/worker.hpp"
 
 #include <algorithm>
+
+#include "reef/jobs/lua_job.hpp"
 #include <cmath>
 #include <utility>
 
@@ -123,18 +125,28 @@ void worker::send_claims(instant now) {
         if (claim_capacity() == 0 || !can_ask()) {
             return;
         }
-        if (!job.running || job.finished || job.claim_token != 0 || now < job.claim_after) {
+        if (!job.running || job.finished || job.claim_token != 0 || job.program_token != 0 ||
+            now < job.claim_after) {
+            continue;
+        }
+        if (job.kernel == lua_kernel && job.program.empty()) {
+            // The program first (once per job), from the coordinator's record.
+            job.program_token = send(now, ask_kind::program, name,
+                                     {{"inspect", true}, {"program", true}}, name, 0);
             continue;
         }
         ++stats_.claims;
-        json claim = {{"worker", limits_.name}, {"cores", limits_.slots}, {"speed", speed_}};
+        json claim = {{"worker", limits_.name}, {"cores", limits_.slots}, {"speed", job.speed}};
         job.claim_token = send(now, ask_kind::claim, name, {{"claim", std::move(claim)}}, name, 0);
     }
 }
 
 json worker::report_body(const run_entry& run) const {
+    if (!run.failure.empty()) {
+        return {{"chunk", run.chunk}, {"worker", limits_.name}, {"error", run.failure}};
+    }
     return {{"chunk", run.chunk}, {"worker", limits_.name}, {"through", run.through},
-            {"partial", run.base + run.partial}};
+            {"partial", run.partial}};
 }
 
 void worker::send_reports(instant now) {
@@ -145,7 +157,7 @@ void worker::send_reports(instant now) {
         if (run.report_token != 0 || now < run.report_after) {
             continue;
         }
-        const char* kind = run.finished ? "done" : "progress";
+        const char* kind = !run.failure.empty() ? "fail" : run.finished ? "done" : "progress";
         run.report_token = send(now, run.finished ? ask_kind::done : ask_kind::progress, run.job,
                                 {{kind, report_body(run)}}, run.job, run_id);
         run.report_after = now + limits_.progress_interval;
@@ -175,6 +187,9 @@ void worker::take_answer(instant now, std::uint64_t token, const result<json>& a
             on_table(*answer);
         }
         break;
+    case ask_kind::program:
+        on_program_answer(now, waiting.job, answer);
+        break;
     case ask_kind::claim:
         on_claim_answer(now, waiting.job, reply_of(answer));
         break;
@@ -199,7 +214,7 @@ void worker::on_table(const json& answer) {
     // A job whose claim is in flight stays until its answer, but claims nothing more unless the
     // table lists it again.
     for (auto& [name, job] : jobs_) {
-        if (job.claim_token != 0) {
+        if (job.claim_token != 0 || job.program_token != 0) {
             job.running = false;
             kept.emplace(name, std::move(job));
         }
@@ -214,23 +229,45 @@ void worker::on_table(const json& answer) {
             continue;
         }
         const auto old = jobs_.find(name);
-        job_entry& job = kept.try_emplace(name, old != jobs_.end() && old->second.claim_token == 0
-                                                    ? std::move(old->second)
-                                                    : job_entry{}).first->second;
+        const bool idle = old != jobs_.end() && old->second.claim_token == 0 &&
+                          old->second.program_token == 0;
+        job_entry& job =
+            kept.try_emplace(name, idle ? std::move(old->second) : job_entry{}).first->second;
         job.kernel = info["kernel"].get<std::string>();
-        job.running = info.value("status", "") == "running" && kernels_->has(job.kernel);
+        job.running = info.value("status", "") == "running" &&
+                      (job.kernel == lua_kernel || kernels_->has(job.kernel));
     }
     jobs_ = std::move(kept);
     REEF_ASSERT(jobs_.size() <= limits_.jobs_max);
 }
 
+worker::job_entry& worker::answered_job(instant now, const std::string& job_name,
+                                        std::uint64_t job_entry::*token) {
+    const auto found = jobs_.find(job_name);
+    REEF_ASSERT(found != jobs_.end()); // kept while an ask about it is in flight
+    REEF_ASSERT(found->second.*token != 0);
+    found->second.*token = 0;
+    found->second.claim_after = now + limits_.poll_interval;
+    return found->second;
+}
+
+void worker::on_program_answer(instant now, const std::string& job_name,
+                               const result<json>& answer) {
+    job_entry& job = answered_job(now, job_name, &job_entry::program_token);
+    if (!answer.ok() || !answer->is_object() || !answer->value("ok", false) ||
+        !answer->contains("program") || !(*answer)["program"].is_string() ||
+        (*answer)["program"].get_ref<const std::string&>().empty() ||
+        (*answer)["program"].get_ref<const std::string&>().size() > program_size_max) {
+        return; // tried again after poll_interval
+    }
+    ++stats_.programs_fetched;
+    job.program = (*answer)["program"].get<std::string>();
+    job.claim_after = now;
+}
+
 void worker::on_claim_answer(instant now, const std::string& job_name,
                              const result<json>& reply) {
-    const auto found = jobs_.find(job_name);
-    REEF_ASSERT(found != jobs_.end()); // kept while its claim is in flight
-    job_entry& job = found->second;
-    job.claim_token = 0;
-    job.claim_after = now + limits_.poll_interval;
+    job_entry& job = answered_job(now, job_name, &job_entry::claim_token);
     if (!reply.ok() || !reply->is_object()) {
         return;
     }
@@ -252,9 +289,17 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
     const json& end = grant.value("end", json());
     const std::string kernel = grant.value("kernel", "");
     const json& seed = grant.value("seed", json());
-    const json& base = grant.value("partial", json());
-    if (!is_u64(chunk) || !is_u64(begin) || !is_u64(end) || !is_u64(seed) || !base.is_number() ||
-        begin.get<std::uint64_t>() > end.get<std::uint64_t>() || !kernels_->has(kernel)) {
+    const json base = grant.value("partial", json());
+    const json& job_first = grant.value("job_begin", json());
+    const json& job_last = grant.value("job_end", json());
+    const auto listed = jobs_.find(job_name);
+    const bool runnable = kernel == lua_kernel
+                              ? listed != jobs_.end() && !listed->second.program.empty()
+                              : kernels_->has(kernel);
+    if (!is_u64(chunk) || !is_u64(begin) || !is_u64(end) || !is_u64(seed) ||
+        !is_u64(job_first) || !is_u64(job_last) ||
+        begin.get<std::uint64_t>() > end.get<std::uint64_t>() ||
+        job_first.get<std::uint64_t>() > job_last.get<std::uint64_t>() || !runnable) {
         // Nothing to run: the chunk's lease expires and someone else takes it.
         ++stats_.ask_failures;
         return;
@@ -274,7 +319,7 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
     run.chunk = chunk.get<std::uint64_t>();
     run.begin = begin.get<std::uint64_t>();
     run.end = end.get<std::uint64_t>();
-    run.base = base.get<double>();
+    run.partial = base;
     run.through = run.begin;
     run.started = now;
     run.report_after = now + limits_.progress_interval;
@@ -283,8 +328,10 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
         run.finished = true;
         run.report_after = now;
     } else {
-        effects_.emplace_back(start_run{run_id, kernel, seed.get<std::uint64_t>(), run.begin,
-                                        run.end});
+        effects_.emplace_back(start_run{
+            run_id, kernel, seed.get<std::uint64_t>(), run.begin, run.end, base,
+            kernel == lua_kernel ? listed->second.program : std::string(),
+            job_first.get<std::uint64_t>(), job_last.get<std::uint64_t>()});
     }
     runs_.emplace(run_id, std::move(run));
 }
@@ -357,7 +404,7 @@ void worker::on_done_answer(instant now, std::uint64_t run_id, const result<json
 }
 
 void worker::on_progress(instant now, std::uint64_t run_id, std::uint64_t through,
-                         double partial) {
+                         const json& partial) {
     (void)now;
     const auto found = runs_.find(run_id);
     if (found == runs_.end() || found->second.finished) {
@@ -371,8 +418,21 @@ void worker::on_progress(instant now, std::uint64_t run_id, std::uint64_t throug
     }
 }
 
+void worker::on_failed(instant now, std::uint64_t run_id, const std::string& why) {
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end() || found->second.finished) {
+        return;
+    }
+    run_entry& run = found->second;
+    run.failure = why.empty() ? std::string("the run failed") : why.substr(0, failure_size_max);
+    run.finished = true;
+    run.report_after = now;
+    ++stats_.runs_failed;
+    pump(now);
+}
+
 void worker::on_finished(instant now, std::uint64_t run_id, std::uint64_t through,
-                         double partial) {
+                         const json& partial) {
     const auto found = runs_.find(run_id);
     if (found == runs_.end() || found->second.finished) {
         return;
@@ -384,12 +444,17 @@ void worker::on_finished(instant now, std::uint64_t run_id, std::uint64_t throug
     run.finished = true;
     run.report_after = now;
     ++stats_.runs_finished;
-    const duration elapsed = now - run.started;
     // Even a short run measures: the first chunks are small, and the coordinator sizes the
-    // next ones from this speed.
-    if (elapsed >= duration::milliseconds(1) && through > run.begin) {
+    // next ones from this speed. A run quicker than a millisecond counts as one, so its speed is
+    // rather over- than underestimated and the next chunk is large enough to measure.
+    const duration elapsed = std::max(now - run.started, duration::milliseconds(1));
+    if (through > run.begin) {
         const double measured = static_cast<double>(through - run.begin) / elapsed.sec();
-        speed_ = speed_ == 0.0 ? measured : (speed_ + measured) / 2.0;
+        speed_ = measured;
+        if (const auto job = jobs_.find(run.job); job != jobs_.end()) {
+            double& speed = job->second.speed;
+            speed = speed == 0.0 ? measured : (speed + measured) / 2.0;
+        }
     }
     pump(now);
 }
@@ -407,7 +472,8 @@ instant worker::next_deadline() const {
         next = min(next, next_poll_);
     }
     for (const auto& [name, job] : jobs_) {
-        if (may_claim && job.running && !job.finished && job.claim_token == 0) {
+        if (may_claim && job.running && !job.finished && job.claim_token == 0 &&
+            job.program_token == 0) {
             next = min(next, job.claim_after);
         }
     }
@@ -430,6 +496,8 @@ void worker::check_invariants() const {
     }
     for (const auto& [name, job] : jobs_) {
         REEF_ASSERT(job.claim_token == 0 || asks_.contains(job.claim_token));
+        REEF_ASSERT(job.program_token == 0 || asks_.contains(job.program_token));
+        REEF_ASSERT(job.program.size() <= program_size_max);
     }
     REEF_ASSERT(table_token_ == 0 || asks_.contains(table_token_));
 }

@@ -12,9 +12,10 @@
 // Invariants: at most `slots` runs are computing and at most one claim per job is in flight, and
 // claims are only sent for slots that are idle, so a saturated node claims nothing; at most
 // 2 * slots runs are tracked (computing, or finished and reporting done); at most asks_max asks
-// are in flight and jobs_max jobs are tracked. A run's reports carry the chunk's hits before the
-// run began (`partial` of the claim) plus the run's own, so a chunk continued from another
-// worker's checkpoint reduces to the same number.
+// are in flight and jobs_max jobs are tracked (each with at most one Lua program, fetched once
+// from the job's coordinator before its first claim). A run folds its samples into the chunk's
+// partial result before the run began (`partial` of the claim), so a chunk continued from another
+// worker's checkpoint reduces to the same value.
 
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +57,8 @@ struct worker_config {
 
 /// Deliver `message` to actor `actor` and call on_answer(token, its answer). The message
 /// {"inspect": true} means an inspect of the actor instead, answered with its inspection
-/// ({"ok": true, "state": ...}); any other message is an actor message, answered
+/// ({"ok": true, "state": ...}), and {"inspect": true, "program": true} one whose answer also
+/// holds the actor's "program"; any other message is an actor message, answered
 /// {"ok": true, "reply": ...} or {"ok": false, "error": ...}.
 struct ask {
     std::uint64_t token = 0;
@@ -64,14 +66,20 @@ struct ask {
     json message;
 };
 
-/// Compute samples [begin, end) of `kernel` for `seed` on an idle runner slot, calling
-/// on_progress now and then and on_finished at the end.
+/// Compute samples [begin, end) of `kernel` for `seed` on an idle runner slot, folding them into
+/// `base` (the chunk's partial result before `begin`), calling on_progress now and then and
+/// on_finished at the end, or on_failed. A Lua job's kernel is "lua" and `program` its source;
+/// [job_first, job_last) is the whole job's range, which its map sees.
 struct start_run {
     std::uint64_t run_id = 0;
     std::string kernel;
     std::uint64_t seed = 0;
     std::uint64_t begin = 0;
     std::uint64_t end = 0;
+    json base;
+    std::string program;
+    std::uint64_t job_first = 0;
+    std::uint64_t job_last = 0;
 };
 
 /// Stop run `run_id` and report nothing more about it.
@@ -101,22 +109,31 @@ struct worker_stats {
     std::uint64_t dones_accepted = 0;
     std::uint64_t dones_rejected = 0;
     std::uint64_t dones_given_up = 0;
+    std::uint64_t runs_failed = 0;
+    std::uint64_t programs_fetched = 0;
     std::uint64_t ask_failures = 0;
 };
 
 class worker {
 public:
+    /// Longest Lua program a job carries (an actor's program limit) and longest failure text.
+    static constexpr std::size_t program_size_max = 8 * 1024;
+    static constexpr std::size_t failure_size_max = 512;
+
     /// `kernels` must outlive the worker.
     worker(const worker_config& limits, const kernel_registry& kernels);
 
     void on_tick(instant now);
     /// The answer to ask `token` (an error when it could not be delivered).
     void on_answer(instant now, std::uint64_t token, const result<json>& answer);
-    /// Run `run_id` has computed [begin, through), whose result is `partial`.
-    void on_progress(instant now, std::uint64_t run_id, std::uint64_t through, double partial);
+    /// Run `run_id` has computed up to `through`; `partial` is the chunk's result up to there
+    /// (its base included).
+    void on_progress(instant now, std::uint64_t run_id, std::uint64_t through, const json& partial);
     /// Run `run_id` has stopped at `through` (its end, or its old end if it had passed a
-    /// shortened one) with result `partial` for [begin, through).
-    void on_finished(instant now, std::uint64_t run_id, std::uint64_t through, double partial);
+    /// shortened one) with the chunk's result `partial` up to there.
+    void on_finished(instant now, std::uint64_t run_id, std::uint64_t through, const json& partial);
+    /// Run `run_id` failed (its Lua program raised an error): the job fails with `why`.
+    void on_failed(instant now, std::uint64_t run_id, const std::string& why);
 
     [[nodiscard]] std::vector<effect> take_effects();
     /// When on_tick has something to do; never when it has nothing.
@@ -126,16 +143,20 @@ public:
     std::size_t asks_in_flight() const { return asks_.size(); }
     std::size_t jobs_tracked() const { return jobs_.size(); }
     std::size_t runs_tracked() const { return runs_.size(); }
-    /// Measured samples per second of one slot (0 until a run has finished).
+    /// Samples per second of one slot its last finished run measured (0 before); claims carry
+    /// each job's own speed, since kernels differ by orders of magnitude.
     double speed() const { return speed_; }
     const worker_stats& stats() const { return stats_; }
     void check_invariants() const;
 
 private:
-    enum class ask_kind : std::uint8_t { inspect, claim, progress, done };
+    enum class ask_kind : std::uint8_t { inspect, program, claim, progress, done };
 
     struct job_entry {
         std::string kernel;
+        std::string program;           // a Lua job's source, once fetched
+        std::uint64_t program_token = 0; // the fetch in flight, 0 if none
+        double speed = 0.0;            // measured samples per second of one slot on this job
         bool running = false;
         bool finished = false;        // the coordinator said so: claim no more
         std::uint64_t claim_token = 0; // the claim in flight, 0 if none
@@ -146,9 +167,9 @@ private:
         std::uint64_t chunk = 0;
         std::uint64_t begin = 0;
         std::uint64_t end = 0;
-        double base = 0.0; // the chunk's result before `begin`
         std::uint64_t through = 0;
-        double partial = 0.0; // this run's own result for [begin, through)
+        json partial; // the chunk's result up to `through` (before `begin`: the claim's)
+        std::string failure; // why the run failed; reported instead of done
         instant started;
         instant report_after;
         std::uint64_t report_token = 0; // a progress or done ask in flight, 0 if none
@@ -175,6 +196,11 @@ private:
 
     void take_answer(instant now, std::uint64_t token, const result<json>& answer);
     void on_table(const json& answer);
+    /// The job an answered ask was about, its token (claim or program) cleared and its next
+    /// claim due after poll_interval.
+    job_entry& answered_job(instant now, const std::string& job_name,
+                            std::uint64_t job_entry::*token);
+    void on_program_answer(instant now, const std::string& job, const result<json>& answer);
     void on_claim_answer(instant now, const std::string& job, const result<json>& reply);
     void on_grant(instant now, const std::string& job, const json& grant);
     void on_progress_answer(instant now, std::uint64_t run_id, const result<json>& reply);

@@ -20,6 +20,7 @@ struct fake_run {
     std::uint64_t begin = 0;
     std::uint64_t end = 0;
     std::uint64_t through = 0;
+    std::uint64_t base = 0; // the chunk's hits before `begin`
     bool stopped = false;
     bool finished = false;
 };
@@ -67,7 +68,7 @@ public:
                     continue;
                 }
                 run.through = std::min(run.end, run.through + rate);
-                const auto partial = static_cast<double>(pi_hits(seed, run.begin, run.through));
+                const json partial = run.base + pi_hits(seed, run.begin, run.through);
                 if (run.through == run.end) {
                     run.finished = true;
                     node.core->on_finished(now_, run_id, run.through, partial);
@@ -99,7 +100,10 @@ public:
         if (auto* started = std::get_if<start_run>(&done)) {
             EXPECT_EQ(started->kernel, "pi");
             EXPECT_EQ(started->seed, seed);
-            node.runs[started->run_id] = fake_run{started->begin, started->end, started->begin};
+            const std::uint64_t base =
+                started->base.is_null() ? 0 : started->base.get<std::uint64_t>();
+            node.runs[started->run_id] =
+                fake_run{started->begin, started->end, started->begin, base};
             ++node.started;
         } else if (auto* stopped = std::get_if<stop_run>(&done)) {
             node.runs.at(stopped->run_id).stopped = true;
@@ -154,7 +158,7 @@ json job_spec(std::uint64_t end, std::uint64_t chunk_min) {
 
 void expect_exact(const json& state, std::uint64_t end) {
     EXPECT_EQ(state["status"], "done");
-    EXPECT_EQ(state["hits"].get<double>(), static_cast<double>(pi_hits(seed, 0, end)));
+    EXPECT_EQ(state["result"].get<double>(), static_cast<double>(pi_hits(seed, 0, end)));
     EXPECT_EQ(state["finished_twice"], 0);
 }
 
@@ -232,7 +236,7 @@ TEST(worker, abandons_a_chunk_given_to_someone_else) {
     // "other" finishes chunk 0 by hand; the worker does the rest.
     const std::uint64_t from = taken["begin"];
     const std::uint64_t to = taken["end"];
-    const double hits = taken["partial"].get<double>() +
+    const double hits = (taken["partial"].is_null() ? 0.0 : taken["partial"].get<double>()) +
                         static_cast<double>(pi_hits(seed, from, to));
     EXPECT_EQ(sim.tell({{"done", {{"chunk", 0}, {"worker", "other"}, {"through", to},
                                   {"partial", hits}}}})["accepted"],

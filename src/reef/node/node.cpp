@@ -385,6 +385,8 @@ void node::collect_jobs(instant now) {
             actors::json request;
             if (asked->message == actors::json{{"inspect", true}}) {
                 request = {{"op", "inspect"}, {"name", asked->actor}};
+            } else if (asked->message == actors::json{{"inspect", true}, {"program", true}}) {
+                request = {{"op", "inspect"}, {"name", asked->actor}, {"program", true}};
             } else {
                 request = {{"op", "deliver"}, {"name", asked->actor}, {"kind", "message"},
                            {"body", asked->message}};
@@ -418,7 +420,8 @@ void node::on_job_answer(instant now, std::uint64_t token, const result<std::str
     worker_->on_answer(now, token, parsed);
 }
 
-void node::job_progress(instant now, std::uint64_t run, std::uint64_t through, double partial) {
+void node::job_progress(instant now, std::uint64_t run, std::uint64_t through,
+                        const actors::json& partial) {
     set_actor_clock(now);
     if (worker_) {
         worker_->on_progress(now, run, through, partial);
@@ -426,10 +429,19 @@ void node::job_progress(instant now, std::uint64_t run, std::uint64_t through, d
     collect(now);
 }
 
-void node::job_finished(instant now, std::uint64_t run, std::uint64_t through, double partial) {
+void node::job_finished(instant now, std::uint64_t run, std::uint64_t through,
+                        const actors::json& partial) {
     set_actor_clock(now);
     if (worker_) {
         worker_->on_finished(now, run, through, partial);
+    }
+    collect(now);
+}
+
+void node::job_failed(instant now, std::uint64_t run, const std::string& why) {
+    set_actor_clock(now);
+    if (worker_) {
+        worker_->on_failed(now, run, why);
     }
     collect(now);
 }

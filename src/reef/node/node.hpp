@@ -201,10 +201,15 @@ public:
         return kernels_.add(std::move(added));
     }
     const jobs::kernel_registry& kernels() const { return kernels_; }
-    /// A run started by a job_run effect has computed [begin, through) with result `partial`.
-    void job_progress(instant now, std::uint64_t run, std::uint64_t through, double partial);
-    /// A run has stopped at `through` with result `partial` (not after a stop_run).
-    void job_finished(instant now, std::uint64_t run, std::uint64_t through, double partial);
+    /// A run started by a job_run effect has computed up to `through`; `partial` is its chunk's
+    /// result so far (the run's base included).
+    void job_progress(instant now, std::uint64_t run, std::uint64_t through,
+                      const actors::json& partial);
+    /// A run has stopped at `through` with its chunk's result `partial` (not after a stop_run).
+    void job_finished(instant now, std::uint64_t run, std::uint64_t through,
+                      const actors::json& partial);
+    /// A run failed (its Lua program raised an error, or could not be loaded).
+    void job_failed(instant now, std::uint64_t run, const std::string& why);
     const jobs::worker* job_worker() const { return worker_ ? &*worker_ : nullptr; }
 
     /// The group of kv register `key`: BLAKE2b-256("reef.kv" 0x00 key).

@@ -288,15 +288,22 @@ status daemon::impl::start() {
                                          random_seed(), clock_now(), unix_seconds_now());
     runner = std::make_unique<job_runner>(
         io,
-        [this](std::uint64_t run, std::uint64_t through, double partial) {
+        [this](std::uint64_t run, std::uint64_t through, const nlohmann::json& partial) {
             if (!stopped) {
                 local->job_progress(clock_now(), run, through, partial);
                 drain();
             }
         },
-        [this](std::uint64_t run, std::uint64_t through, double partial) {
+        [this](std::uint64_t run, std::uint64_t through, const nlohmann::json& partial) {
             if (!stopped) {
                 local->job_finished(clock_now(), run, through, partial);
+                drain();
+            }
+        },
+        [this](std::uint64_t run, const std::string& why) {
+            if (!stopped) {
+                log_info("job run {} failed: {}", run, why);
+                local->job_failed(clock_now(), run, why);
                 drain();
             }
         });
@@ -685,11 +692,14 @@ void daemon::impl::start_job_run(node::job_run& run) {
         return;
     }
     if (auto* started = std::get_if<jobs::start_run>(&run)) {
-        const jobs::kernel* kernel = local->kernels().find(started->kernel);
-        REEF_ASSERT(kernel != nullptr); // the worker claims only jobs whose kernel it has
         log_debug("job run {}: {} [{}, {})", started->run_id, started->kernel, started->begin,
                   started->end);
-        runner->start(started->run_id, *kernel, started->seed, started->begin, started->end);
+        auto computed = jobs::computation::make(local->kernels(), *started);
+        if (!computed) {
+            runner->fail(started->run_id, computed.failure().message);
+            return;
+        }
+        runner->start(started->run_id, std::move(*computed), started->begin, started->end);
     } else if (auto* stop = std::get_if<jobs::stop_run>(&run)) {
         runner->stop(stop->run_id);
     } else {

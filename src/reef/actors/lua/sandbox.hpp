@@ -77,6 +77,12 @@ public:
     [[nodiscard]] result<nlohmann::json> call(std::string_view function,
                                               const nlohmann::json::array_t& arguments);
 
+    /// The instruction budget of the load() and call() calls that follow (0: none), for an owner
+    /// whose functions need different budgets (a job's map against its reduce).
+    void set_instructions_per_call_max(std::uint64_t budget) {
+        limits_.instructions_per_call_max = budget;
+    }
+
     /// Stops the call in progress with "interrupted" at its next instruction: the wall-clock
     /// backstop a runtime watchdog arms. Safe from any thread. An interrupt that arrives while no
     /// call runs is dropped when the next call starts.

@@ -106,8 +106,10 @@ struct job_options {
     std::uint64_t samples = 0;
     std::uint64_t seed = 1;
     std::string program_path;  // run: the Lua job
-    std::uint64_t begin = 0;   // run: the range [begin, end)
+    std::uint64_t begin = 0;   // run, exec: the range [begin, end) (exec: 0:chunks if empty)
     std::uint64_t end = 0;
+    std::uint64_t chunks = 0;  // exec
+    std::vector<std::string> command; // exec: the program and its arguments
     std::string job;  // show, cancel
 };
 int run_job(const global_options& global, const job_options& options);

@@ -1,4 +1,4 @@
-// `reef job pi|run|ls|show|cancel`: parallel jobs through the control API's jobs routes
+// `reef job pi|run|exec|ls|show|cancel`: parallel jobs through the control API's jobs routes
 // (docs/formats/control-api.md, "Jobs"). A started job is followed until it ends: a progress bar
 // on a terminal, a plain line every few seconds otherwise; the result is printed, and all of it
 // with --json.
@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands_internal.hpp"
+#include "reef/base/base64.hpp"
 
 namespace reef::cli {
 namespace {
@@ -114,6 +115,42 @@ int print_result(const global_options& global, const json& state) {
     return state.value("status", "") == "done" ? exit_ok : exit_failure;
 }
 
+/// A command job's outputs on stdout, chunk after chunk (ids follow the range: command jobs are
+/// never split). The result lists each chunk's [attempt, pages, bytes]; page P of chunk C is
+/// the actor JOB/out/C.ATTEMPT.P.
+int print_outputs(const control_client& client, const json& state) {
+    const std::string job = state.value("job", "");
+    const json listed = state.value("result", json::object());
+    std::uint64_t written = 0;
+    for (std::uint64_t chunk = 0; chunk < listed.size(); ++chunk) {
+        const json stored = listed.value(std::to_string(chunk), json());
+        if (!stored.is_array() || stored.size() != 3) {
+            return report(make_error(errc::internal, "job " + job + " lists no output for chunk " +
+                                                         std::to_string(chunk)));
+        }
+        for (std::uint64_t page = 0; page < stored[1].get<std::uint64_t>(); ++page) {
+            const std::string name = job + "/out/" + std::to_string(chunk) + "." +
+                                     stored[0].dump() + "." + std::to_string(page);
+            auto answer = client.call("GET", "/v1/jobs/page?name=" + percent_encoded(name),
+                                      json());
+            if (!answer) {
+                return report(answer.failure());
+            }
+            auto bytes = base64_decode(answer->value("page", ""));
+            if (!bytes) {
+                return report(make_error(errc::internal, "page " + name + ": " +
+                                                             bytes.failure().message));
+            }
+            std::cout.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+            written += bytes->size();
+        }
+    }
+    std::cout.flush();
+    std::cerr << "job " << job << ": " << listed.size() << " chunks, " << written
+              << " bytes of output\n";
+    return exit_ok;
+}
+
 int run_start(const global_options& global, const job_options& options) {
     const control_client client = job_client(global);
     json body{{"kernel", options.kernel}, {"samples", options.samples}, {"seed", options.seed}};
@@ -124,6 +161,14 @@ int run_start(const global_options& global, const job_options& options) {
         }
         body = {{"kernel", options.kernel}, {"program", std::move(*program)},
                 {"begin", options.begin}, {"end", options.end}, {"seed", options.seed}};
+    }
+    if (!options.command.empty()) {
+        body = {{"kernel", options.kernel}, {"command", options.command},
+                {"chunks", options.chunks}};
+        if (options.end > options.begin) {
+            body["begin"] = options.begin;
+            body["end"] = options.end;
+        }
     }
     auto started = client.call("POST", "/v1/jobs/start", body);
     if (!started) {
@@ -136,6 +181,9 @@ int run_start(const global_options& global, const job_options& options) {
     auto final_state = follow(client, job, global.json);
     if (!final_state) {
         return report(final_state.failure());
+    }
+    if (options.kernel == "exec" && !global.json && final_state->value("status", "") == "done") {
+        return print_outputs(client, *final_state);
     }
     return print_result(global, *final_state);
 }
@@ -212,7 +260,7 @@ int run_cancel(const global_options& global, const std::string& job) {
 } // namespace
 
 int run_job(const global_options& global, const job_options& options) {
-    if (options.verb == "pi" || options.verb == "run") {
+    if (options.verb == "pi" || options.verb == "run" || options.verb == "exec") {
         return run_start(global, options);
     }
     if (options.verb == "ls") {

@@ -80,6 +80,8 @@ struct command_line {
     std::string job_id;
     std::string job_program;
     std::string job_range_text;
+    std::string job_chunks_text;
+    std::vector<std::string> job_command;
 };
 
 void add_json_flag(CLI::App* command, command_line& line) {
@@ -333,7 +335,7 @@ void define_actor_commands(CLI::App& app, command_line& line) {
 
 void define_job_commands(CLI::App& app, command_line& line) {
     auto* job = app.add_subcommand(
-        "job", "Parallel jobs over the cluster's nodes (pi, run; ls, show, cancel)");
+        "job", "Parallel jobs over the cluster's nodes (pi, run, exec; ls, show, cancel)");
     job->require_subcommand(1);
     auto* pi = job->add_subcommand(
         "pi", "Estimate pi from N Monte Carlo samples spread over every node; print it");
@@ -350,6 +352,20 @@ void define_job_commands(CLI::App& app, command_line& line) {
         ->check(checked_by(parse_range, ""));
     run->add_option("--seed", line.job_seed_text, "The seed map sees as job.seed")
         ->check(checked_by(parse_count, ""));
+    auto* exec = job->add_subcommand(
+        "exec", "Run a command once per chunk on the nodes that allow it (reefd --allow-exec); "
+                "print the outputs in chunk order");
+    exec->add_option("--chunks", line.job_chunks_text, "How many chunks (1..64)")
+        ->required()
+        ->check(checked_by(parse_count, ""));
+    exec->add_option("--range", line.job_range_text,
+                     "The range BEGIN:END cut into the chunks (default 0:CHUNKS)")
+        ->check(checked_by(parse_range, ""));
+    exec->add_option("COMMAND", line.job_command,
+                     "After --: the program and its arguments; {start} and {end} become each "
+                     "chunk's range")
+        ->required()
+        ->expected(-1);
     job->add_subcommand("ls", "List the cluster's jobs");
     job->add_subcommand("show", "Show a job: its chunks, who runs what, progress")
         ->add_option("ID", line.job_id, "The job's id")
@@ -365,6 +381,14 @@ int dispatch_job(const CLI::App& job, const global_options& global, const comman
     if (options.verb == "pi") {
         options.samples = parse_count(line.job_samples_text).value();
         options.seed = parse_count(line.job_seed_text).value();
+    }
+    if (options.verb == "exec") {
+        options.kernel = "exec";
+        options.chunks = parse_count(line.job_chunks_text).value();
+        options.command = line.job_command;
+        if (!line.job_range_text.empty()) {
+            std::tie(options.begin, options.end) = parse_range(line.job_range_text).value();
+        }
     }
     if (options.verb == "run") {
         options.kernel = "lua";

@@ -61,6 +61,7 @@ struct flag_values {
     std::string control;
     std::string log_level;
     std::string config;
+    bool allow_exec = false;
 };
 
 void add_flags(CLI::App& app, flag_values& values) {
@@ -90,6 +91,8 @@ void add_flags(CLI::App& app, flag_values& values) {
         ->type_name("LEVEL");
     app.add_option("--config", values.config, "TOML file with the same settings")
         ->type_name("FILE");
+    app.add_flag("--allow-exec,!--no-allow-exec", values.allow_exec,
+                 "Run command jobs' external commands here (`reef job exec`; default: no)");
 }
 
 std::optional<std::string> given(const CLI::App& app, const char* flag, const std::string& v) {
@@ -110,6 +113,9 @@ reef::runtime::settings_layer layer_of(const CLI::App& app, const flag_values& v
     flags.cluster_key = given(app, "--cluster-key", values.cluster_key);
     flags.control = given(app, "--control", values.control);
     flags.log_level = given(app, "--log-level", values.log_level);
+    if (app.count("--allow-exec") > 0) {
+        flags.allow_exec = values.allow_exec;
+    }
     return flags;
 }
 

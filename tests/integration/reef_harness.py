@@ -208,11 +208,12 @@ class LocalCluster:
     def pid(self, node):
         return self.status(node)["pid"]
 
-    def spawn_reefd(self, data_dir, port, key_file, join=None, control=None):
-        """Starts one reefd directly (not through `reef up`); it is stopped at cleanup."""
+    def spawn_reefd(self, data_dir, port, key_file, join=None, control=None, extra=()):
+        """Starts one reefd directly (not through `reef up`); it is stopped at cleanup. `extra`
+        holds more flags (e.g. --allow-exec)."""
         os.makedirs(data_dir, exist_ok=True)
         args = [REEFD, "--data-dir", data_dir, "--listen", f"127.0.0.1:{port}",
-                "--cluster-key", key_file]
+                "--cluster-key", key_file, *extra]
         if join:
             args += ["--join", join]
         if control:
@@ -395,6 +396,7 @@ class JoinedCluster:
         self.base_port = self.local.base_port
         self.key_file = os.path.join(self.local.dir, "cluster.key")
         self.processes = {}
+        self.node_flags = {}    # node -> more reefd flags, set before start()
         self.started_at = None  # time.monotonic() when node 0 was started
 
     # ---- where things are ----
@@ -412,7 +414,8 @@ class JoinedCluster:
         self.local.reef("init", "--address", self.address(0))
         self.started_at = time.monotonic()
         self.processes[0] = self.local.spawn_reefd(self.data_dir(0), self.base_port,
-                                                   self.key_file)
+                                                   self.key_file,
+                                                   extra=self.node_flags.get(0, ()))
         poll_until(lambda: self.status(0), FORM_TIMEOUT, "node 0 answers on its control socket",
                    interval=0.02, describe=self.log_tails)
 
@@ -420,7 +423,7 @@ class JoinedCluster:
         for node in range(1, self.count):
             self.processes[node] = self.local.spawn_reefd(
                 self.data_dir(node), self.base_port + node, self.key_file,
-                join=self.address(0))
+                join=self.address(0), extra=self.node_flags.get(node, ()))
 
     def start(self):
         """Starts every node; returns when each answers on its control socket."""

@@ -1,17 +1,19 @@
 """Parallel jobs on real reefd processes on loopback, through the `reef` CLI: `reef job pi` gives
 the same digits on 1, 2 and 4 workers, and still gives them when a worker, or the node running the
 job's coordinator, is killed with -9 mid-job; `reef job run` runs the Lua map/reduce examples to
-their exact answers and reports a failing program's error. Every node gets one runner slot
+their exact answers and reports a failing program's error; `reef job exec` runs a command per
+chunk only on the nodes that allow it and prints the outputs in order. Every node gets one runner slot
 (REEF_JOB_SLOTS=1), so a node is one worker.
 """
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 import unittest
 
-from reef_harness import FORM_TIMEOUT, JoinedCluster, poll_until
+from reef_harness import FORM_TIMEOUT, REEF, JoinedCluster, poll_until
 
 SAMPLES = 200_000_000        # the issue's `reef job pi 200000000 --seed 1`
 LONG_SAMPLES = 4_000_000_000  # long enough to kill something mid-job
@@ -33,8 +35,9 @@ def collatz_best(first, last):
     return best
 
 
-def start_cluster(owner, count):
+def start_cluster(owner, count, node_flags=None):
     cluster = JoinedCluster(owner, count)
+    cluster.node_flags = node_flags or {}
     cluster.local.env["REEF_JOB_SLOTS"] = "1"
     cluster.start()
     cluster.wait_all_alive(FORM_TIMEOUT)
@@ -160,12 +163,33 @@ class JobsTest(unittest.TestCase):
                                ({"kernel": "pi"}, "the range is empty"),
                                ({"kernel": "pi", "samples": -1}, 'field "samples"'),
                                ({"kernel": "pi", "samples": 5, "end": 9}, "not both"),
-                               ({"kernel": "pi", "samples": 5, "color": 1}, "color")):
+                               ({"kernel": "pi", "samples": 5, "color": 1}, "color"),
+                               ({"kernel": "lua", "samples": 5}, 'needs field "program"'),
+                               ({"kernel": "pi", "samples": 5, "program": "x"}, "Lua jobs"),
+                               ({"kernel": "lua", "samples": 5, "program": 3}, "source"),
+                               ({"kernel": "exec", "chunks": 2}, 'needs field "command"'),
+                               ({"kernel": "exec", "command": "ls", "chunks": 2},
+                                "array of strings"),
+                               ({"kernel": "exec", "command": ["ls"], "samples": 4},
+                                'needs field "chunks"'),
+                               ({"kernel": "pi", "samples": 5, "command": ["ls"]},
+                                "command jobs")):
             answer = cluster.request(0, "POST", "/v1/jobs/start", body)
             self.assertEqual(answer.status, 400, f"{body}: {answer}")
             self.assertIn(fragment, answer.body["error"]["message"], body)
         missing = cluster.request(0, "GET", "/v1/jobs/state?job=nope")
         self.assertEqual(missing.status, 404, missing)
+        not_a_page = cluster.request(0, "GET", "/v1/jobs/page?name=nope")
+        self.assertEqual(not_a_page.status, 400, not_a_page)
+        self.assertIn("JOB/out/", not_a_page.body["error"]["message"])
+        no_page = cluster.request(0, "GET", "/v1/jobs/page?name=nope/out/0.0.0")
+        self.assertEqual(no_page.status, 404, no_page)
+        # A native job refuses a program even when it comes straight as a spawn.
+        spawned = cluster.request(0, "POST", "/v1/actors/spawn",
+                                  {"name": "x-job", "program": "function map() end",
+                                   "module": "reef.job"})
+        self.assertEqual(spawned.status, 409, spawned)  # refused by the actor's group, like init
+        self.assertIn("reserved", spawned.body["error"]["message"])
         # A kernel no node has: nobody claims it; cancelling ends it.
         unknown = self.start_job_kernel(cluster, "nope")
         cancelled = cluster.reef(0, *TIMEOUT_ARGS, "job", "cancel", unknown)
@@ -239,6 +263,56 @@ class JobsTest(unittest.TestCase):
         missing = cluster.reef(0, "job", "run", "/nonexistent.lua", "--range", "0:5", check=False)
         self.assertNotEqual(missing.returncode, 0, missing)
         self.assertIn("cannot read program", missing.stderr)
+
+    def test_5_command_jobs(self):
+        owner = unittest.TestCase()
+        self.addCleanup(owner.doCleanups)
+        # Only nodes 1 and 2 run commands; node 0 takes the requests.
+        cluster = start_cluster(owner, 3, {1: ["--allow-exec"], 2: ["--allow-exec"]})
+        ids = cluster.node_ids()
+
+        def run_exec(*args, check=True):
+            return cluster.reef(0, *TIMEOUT_ARGS, "job", "exec", *args, timeout=JOB_TIMEOUT,
+                                check=check)
+
+        # Each chunk prints its range: the outputs come back whole and in order.
+        printed = run_exec("--chunks", "12", "--range", "0:120", "--", "sh", "-c",
+                           "sleep 0.2; printf '%s-%s\\n' {start} {end}")
+        expected = "".join(f"{first}-{first + 10}\n" for first in range(0, 120, 10))
+        self.assertEqual(printed.stdout, expected)
+        self.assertIn("12 chunks", printed.stderr)
+        state = json.loads(run_exec("--chunks", "4", "--json", "--", "true").stdout)
+        self.assertEqual(state["status"], "done", state)
+        self.assertEqual(state["value"], {"chunks": 4, "bytes": 0})
+        self.assertNotIn(ids[0], state["workers"], "node 0 does not allow commands")
+        self.assertTrue(set(state["workers"]) <= {ids[1], ids[2]}, state["workers"])
+
+        # Output larger than a page, and bytes that are not text, arrive unchanged.
+        big = subprocess.run(
+            [REEF, "--dir", cluster.local.dir, "--node", cluster.socket_path(0), *TIMEOUT_ARGS,
+             "job", "exec", "--chunks", "3", "--", "sh", "-c",
+             "head -c 20000 /dev/zero | tr '\\0' '\\377'; echo {start}"],
+            capture_output=True, env=cluster.local.env, timeout=JOB_TIMEOUT, check=True)
+        self.assertEqual(big.stdout,
+                         b"".join(b"\xff" * 20000 + f"{n}\n".encode() for n in range(3)))
+
+        # A failing command fails the job with its exit status and standard error.
+        failed = run_exec("--chunks", "2", "--", "sh", "-c", "echo broken pipe dream >&2; exit 7",
+                          check=False)
+        self.assertEqual(failed.returncode, 1, failed)
+        self.assertIn("exited 7: broken pipe dream", failed.stderr)
+        missing = run_exec("--chunks", "1", "--", "/nonexistent/command", check=False)
+        self.assertIn("cannot start", missing.stderr)
+        too_much = run_exec("--chunks", "1", "--", "head", "-c", "300000", "/dev/zero",
+                            check=False)
+        self.assertIn("more than 262144", too_much.stderr)
+        for args, fragment in ((("--chunks", "0", "--", "true"), '"chunks" must be at least 1'),
+                               (("--chunks", "65", "--", "true"), "chunks must be")):
+            refused = run_exec(*args, check=False)
+            self.assertNotEqual(refused.returncode, 0, refused)
+            self.assertIn(fragment, refused.stderr)
+        usage = cluster.reef(0, "job", "exec", "--", "true", check=False)
+        self.assertEqual(usage.returncode, 2, usage)
 
 
 if __name__ == "__main__":

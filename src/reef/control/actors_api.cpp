@@ -165,20 +165,29 @@ outcome steer(const json& body) {
 }
 
 outcome state(const request& incoming) {
-    auto name = query_parameter(incoming.target, "name",
-                                " (/v1/actors/state?name=NAME, NAME percent-encoded)");
+    auto name = actor_name_parameter(incoming, "name",
+                                     " (/v1/actors/state?name=NAME, NAME percent-encoded)");
     if (auto* refused = std::get_if<outcome>(&name)) {
         return std::move(*refused);
     }
     const auto& text = std::get<std::string>(name);
-    if (auto valid = actors::validate_name(text); !valid) {
-        return invalid("name: " + valid.failure().message);
-    }
     json asked{{"op", "inspect"}, {"name", text}};
     return later(actor_command{"state", text, detail::dump(asked), false});
 }
 
 } // namespace
+
+std::variant<std::string, outcome> actor_name_parameter(const request& incoming,
+                                                        std::string_view parameter,
+                                                        std::string_view usage) {
+    auto name = query_parameter(incoming.target, parameter, usage);
+    if (const auto* text = std::get_if<std::string>(&name)) {
+        if (auto valid = actors::validate_name(*text); !valid) {
+            return invalid(std::string(parameter) + ": " + valid.failure().message);
+        }
+    }
+    return name;
+}
 
 bool is_actors_path(std::string_view path) {
     return path == actors_spawn_path || path == actors_send_path || path == actors_steer_path ||

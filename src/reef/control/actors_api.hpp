@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "reef/base/result.hpp"
 #include "reef/control/api.hpp"
@@ -21,6 +22,12 @@ inline constexpr std::string_view actors_steer_path = "/v1/actors/steer";
 inline constexpr std::string_view actors_state_path = "/v1/actors/state";
 
 bool is_actors_path(std::string_view path);
+
+/// The actor name in query parameter `parameter` of `incoming`'s target, percent-decoded and
+/// validated, or the 400 to send (naming `parameter`; `usage` ends a malformed query's message).
+std::variant<std::string, outcome> actor_name_parameter(const request& incoming,
+                                                        std::string_view parameter,
+                                                        std::string_view usage);
 
 /// A request to one of the actors paths: the command to start, or the 400 to send.
 outcome handle_actors(std::string_view path, const request& incoming);

@@ -183,7 +183,7 @@ struct route {
     std::string_view method;
 };
 
-constexpr std::array<route, 18> routes{{
+constexpr std::array<route, 19> routes{{
     {"/v1/status", "GET"},
     {"/v1/peers", "GET"},
     {"/v1/join", "POST"},
@@ -202,6 +202,7 @@ constexpr std::array<route, 18> routes{{
     {jobs_start_path, "POST"},
     {jobs_state_path, "GET"},
     {jobs_cancel_path, "POST"},
+    {jobs_page_path, "GET"},
 }};
 
 } // namespace

@@ -22,6 +22,7 @@ constexpr std::string_view table_name = "reef.jobs";
 constexpr std::string_view coordinator_kind = "reef.job";
 constexpr std::size_t kernel_name_size_max = 64;
 constexpr std::string_view lua_kernel = "lua";
+constexpr std::string_view exec_kernel = "exec";
 
 outcome later(actor_command action) { return outcome{response{0, {}, {}}, std::move(action)}; }
 
@@ -50,9 +51,50 @@ std::variant<std::string, outcome> job_name(const json& body) {
     return name;
 }
 
+/// The program a job's coordinator keeps: a Lua job's source ("program"), a command job's
+/// command as JSON ("command", an array of strings), or "" for a native kernel.
+std::variant<std::string, outcome> program_of(const json& kernel, const json& body) {
+    const std::size_t size_max = actors::record_limits{}.program_size_max;
+    const auto program = body.find("program");
+    const auto command = body.find("command");
+    const bool lua = kernel == lua_kernel;
+    const bool exec = kernel == exec_kernel;
+    if (lua != (program != body.end())) {
+        return invalid(lua ? "a Lua job (kernel \"lua\") needs field \"program\""
+                           : "field \"program\" is for Lua jobs (kernel \"lua\") only");
+    }
+    if (exec != (command != body.end())) {
+        return invalid(exec ? "a command job (kernel \"exec\") needs field \"command\""
+                            : "field \"command\" is for command jobs (kernel \"exec\") only");
+    }
+    if (lua) {
+        if (!program->is_string() || program->get<std::string>().empty() ||
+            program->get<std::string>().size() > size_max) {
+            return invalid("field \"program\" must be a Lua job's source, 1.." +
+                           std::to_string(size_max) + " bytes");
+        }
+        return program->get<std::string>();
+    }
+    if (exec) {
+        const bool strings = command->is_array() && !command->empty() &&
+                             std::all_of(command->begin(), command->end(),
+                                         [](const json& part) { return part.is_string(); });
+        if (!strings || detail::dump(*command).size() > size_max) {
+            return invalid("field \"command\" must be an array of strings (the program and its "
+                           "arguments, {start} and {end} replaced per chunk), at most " +
+                           std::to_string(size_max) + " bytes as JSON");
+        }
+        if (!body.contains("chunks")) {
+            return invalid("a command job needs field \"chunks\"");
+        }
+        return detail::dump(*command);
+    }
+    return std::string();
+}
+
 outcome start(const json& body) {
-    if (auto refused = refuse_unknown_fields(
-            body, {"kernel", "begin", "end", "samples", "seed", "job", "program"})) {
+    if (auto refused = refuse_unknown_fields(body, {"kernel", "begin", "end", "samples", "seed",
+                                                    "job", "program", "command", "chunks"})) {
         return std::move(*refused);
     }
     const auto kernel = body.find("kernel");
@@ -64,13 +106,20 @@ outcome start(const json& body) {
     auto samples = count_field(body, "samples", 0);
     auto end = count_field(body, "end", 0);
     auto seed = count_field(body, "seed", 1);
-    for (auto* field : {&begin, &samples, &end, &seed}) {
+    auto chunks = count_field(body, "chunks", 0);
+    for (auto* field : {&begin, &samples, &end, &seed, &chunks}) {
         if (auto* refused = std::get_if<outcome>(field)) {
             return std::move(*refused);
         }
     }
     const std::uint64_t first = std::get<std::uint64_t>(begin);
     std::uint64_t last = std::get<std::uint64_t>(end);
+    if (body.contains("chunks") && std::get<std::uint64_t>(chunks) == 0) {
+        return invalid("field \"chunks\" must be at least 1");
+    }
+    if (body.contains("chunks") && !body.contains("samples") && !body.contains("end")) {
+        last = first + std::get<std::uint64_t>(chunks); // a command job's default: one per chunk
+    }
     if (body.contains("samples")) {
         if (body.contains("end")) {
             return invalid("give \"end\" or \"samples\", not both");
@@ -83,18 +132,11 @@ outcome start(const json& body) {
     if (last <= first) {
         return invalid("the range is empty: give \"samples\" > 0 (or \"end\" > \"begin\")");
     }
-    const auto program = body.find("program");
-    const bool lua = kernel->get<std::string>() == lua_kernel;
-    if (program != body.end() &&
-        (!program->is_string() || program->get<std::string>().empty() ||
-         program->get<std::string>().size() > actors::record_limits{}.program_size_max)) {
-        return invalid("field \"program\" must be a Lua job's source, 1.." +
-                       std::to_string(actors::record_limits{}.program_size_max) + " bytes");
+    auto program_text = program_of(*kernel, body);
+    if (auto* refused = std::get_if<outcome>(&program_text)) {
+        return std::move(*refused);
     }
-    if (lua != (program != body.end())) {
-        return invalid(lua ? "a Lua job (kernel \"lua\") needs field \"program\""
-                           : "field \"program\" is for Lua jobs (kernel \"lua\") only");
-    }
+    const auto& program = std::get<std::string>(program_text);
     json asked{{"op", "spawn"},
                {"native", coordinator_kind},
                {"args",
@@ -102,8 +144,11 @@ outcome start(const json& body) {
                  {"begin", first},
                  {"end", last},
                  {"seed", std::get<std::uint64_t>(seed)}}}};
-    if (lua) {
-        asked["program"] = program->get<std::string>();
+    if (body.contains("chunks")) {
+        asked["args"]["chunks"] = std::get<std::uint64_t>(chunks);
+    }
+    if (!program.empty()) {
+        asked["program"] = program;
     }
     std::string name;
     if (body.contains("job")) {
@@ -121,17 +166,30 @@ outcome start(const json& body) {
 }
 
 outcome state(const request& incoming) {
-    auto name = query_parameter(incoming.target, "job",
-                                " (/v1/jobs/state?job=ID, ID percent-encoded)");
+    auto name = actor_name_parameter(incoming, "job",
+                                     " (/v1/jobs/state?job=ID, ID percent-encoded)");
     if (auto* refused = std::get_if<outcome>(&name)) {
         return std::move(*refused);
     }
     const auto& text = std::get<std::string>(name);
-    if (auto valid = actors::validate_name(text); !valid) {
-        return invalid("job: " + valid.failure().message);
-    }
     return later(actor_command{"job_state", text,
                                detail::dump(json{{"op", "inspect"}, {"name", text}}), false});
+}
+
+/// GET /v1/jobs/page?name=PAGE: one page of a command job's output (its blob actor's program).
+outcome page(const request& incoming) {
+    auto name = actor_name_parameter(incoming, "name",
+                                     " (/v1/jobs/page?name=JOB/out/CHUNK.ATTEMPT.PAGE)");
+    if (auto* refused = std::get_if<outcome>(&name)) {
+        return std::move(*refused);
+    }
+    const auto& text = std::get<std::string>(name);
+    if (text.find("/out/") == std::string::npos) {
+        return invalid("name: a page is named JOB/out/CHUNK.ATTEMPT.PAGE");
+    }
+    return later(actor_command{
+        "job_page", text, detail::dump(json{{"op", "inspect"}, {"name", text}, {"program", true}}),
+        false});
 }
 
 outcome cancel(const json& body) {
@@ -151,17 +209,21 @@ outcome cancel(const json& body) {
 } // namespace
 
 bool is_job_verb(std::string_view verb) {
-    return verb == "job" || verb == "job_state" || verb == "jobs" || verb == "job_cancel";
+    return verb == "job" || verb == "job_state" || verb == "jobs" || verb == "job_cancel" ||
+           verb == "job_page";
 }
 
 bool is_jobs_path(std::string_view path) {
     return path == jobs_path || path == jobs_start_path || path == jobs_state_path ||
-           path == jobs_cancel_path;
+           path == jobs_cancel_path || path == jobs_page_path;
 }
 
 outcome handle_jobs(std::string_view path, const request& incoming) {
     if (path == jobs_state_path) {
         return state(incoming);
+    }
+    if (path == jobs_page_path) {
+        return page(incoming);
     }
     if (path == jobs_path) {
         const std::string name(table_name);
@@ -191,6 +253,9 @@ response job_reply(const actor_command& asked, const result<std::string>& answer
     if (asked.verb == "jobs") {
         const json state = body.value("state", json::object());
         return ok_json({{"jobs", state.value("jobs", json::object())}});
+    }
+    if (asked.verb == "job_page") {
+        return ok_json({{"page", body.value("program", "")}});
     }
     if (asked.verb == "job_state") {
         json state = body.value("state", json::object());

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "reef/jobs/exec_job.hpp"
 #include "reef/jobs/kernels.hpp"
 #include "reef/jobs/lua_job.hpp"
 #include "reef/jobs/partials.hpp"
@@ -24,6 +25,7 @@ struct chunk {
     json partial;               // null: nothing computed yet
     std::string worker;         // "" once released: free for the next claim
     std::uint64_t lease_ms = 0; // the lease's expiry on the leader's clock
+    std::uint64_t attempt = 0;  // how often it was handed out again (a command's output names it)
 };
 
 struct worker_info {
@@ -40,6 +42,7 @@ struct job {
     double chunk_seconds = coordinator_defaults::chunk_seconds;
     std::uint64_t lease_ms = coordinator_defaults::lease_ms;
     std::uint64_t chunk_min = coordinator_defaults::chunk_min;
+    std::uint64_t chunk_size = 0; // fixed chunks ("chunks" given): never sized, never split
     std::string status = "running";
     std::uint64_t next = 0;
     std::uint64_t next_chunk = 0;
@@ -121,7 +124,7 @@ json to_state(const job& current) {
     for (const auto& part : current.chunks) {
         chunks.push_back({{"id", part.id}, {"begin", part.begin}, {"through", part.through},
                           {"end", part.end}, {"partial", part.partial}, {"worker", part.worker},
-                          {"lease_ms", part.lease_ms}});
+                          {"lease_ms", part.lease_ms}, {"attempt", part.attempt}});
     }
     json workers = json::object();
     for (const auto& [name, seen] : current.workers) {
@@ -137,7 +140,8 @@ json to_state(const job& current) {
                   {"started_ms", current.started_ms}, {"finished_ms", current.finished_ms},
                   {"limits", {{"chunk_seconds", current.chunk_seconds},
                               {"lease_ms", current.lease_ms},
-                              {"chunk_min", current.chunk_min}}}};
+                              {"chunk_min", current.chunk_min},
+                              {"chunk_size", current.chunk_size}}}};
     if (current.status == "done") {
         state["value"] = current.value;
     }
@@ -214,7 +218,9 @@ result<json> parse_chunks(const json& state, job& current) {
         auto through = read_u64(item, "through", "chunk");
         auto end = read_u64(item, "end", "chunk");
         auto lease = read_u64(item, "lease_ms", "chunk");
-        if (!id || !begin || !through || !end || !item.contains("partial") || !lease) {
+        auto attempt = read_u64_or(item, "attempt", "chunk", 0);
+        if (!id || !begin || !through || !end || !item.contains("partial") || !lease ||
+            !attempt) {
             return refuse("state: a chunk needs id, begin, through, end, partial and lease_ms");
         }
         const json& partial = item["partial"];
@@ -223,7 +229,7 @@ result<json> parse_chunks(const json& state, job& current) {
             return refuse("state: a chunk's worker must be a string");
         }
         current.chunks.push_back(chunk{*id, *begin, *through, *end, partial,
-                                       worker->get<std::string>(), *lease});
+                                       worker->get<std::string>(), *lease, *attempt});
     }
     return json();
 }
@@ -303,17 +309,47 @@ status parse_tuning(const json& object, job& current, std::string_view where) {
     if (*chunk_min == 0) {
         return refuse(std::string(where) + ": chunk_min must be at least 1");
     }
+    auto chunk_size = read_u64_or(object, "chunk_size", where, 0);
+    if (!chunk_size) {
+        return chunk_size.failure();
+    }
     current.lease_ms = *lease;
     current.chunk_min = *chunk_min;
+    current.chunk_size = *chunk_size;
+    return {};
+}
+
+/// "chunks": N cuts the range into N chunks of equal size (the last may be smaller), which are
+/// never split. A command job needs it, since each chunk runs the command once.
+status parse_chunk_count(const json& args, job& made) {
+    if (!args.contains("chunks")) {
+        if (made.kernel == exec_kernel) {
+            return refuse("job args: a command job needs \"chunks\"");
+        }
+        return {};
+    }
+    auto count = read_u64(args, "chunks", "job args");
+    if (!count) {
+        return count.failure();
+    }
+    if (*count == 0 || *count > exec_limits::chunks_max || *count > made.samples()) {
+        return refuse("job args: chunks must be in [1, " +
+                      std::to_string(exec_limits::chunks_max) + "] and at most the range's size");
+    }
+    made.chunk_size = (made.samples() + *count - 1) / *count;
     return {};
 }
 
 /// A Lua job's program must load and define map, and its seed must be a Lua integer; other
 /// kernels take no program.
 status check_program(const job& made, const std::string& program) {
+    if (made.kernel == exec_kernel) {
+        auto command = parse_command(program);
+        return command ? status() : refuse(command.failure().message);
+    }
     if (made.kernel != lua_kernel) {
         if (!program.empty()) {
-            return refuse("only a Lua job (kernel \"lua\") has a program");
+            return refuse("only Lua and command jobs (kernel \"lua\", \"exec\") have a program");
         }
         return {};
     }
@@ -339,6 +375,9 @@ result<job> parse_args(const json& args) {
         return read.failure();
     }
     if (auto read = parse_tuning(args, made, "job args"); !read) {
+        return read.failure();
+    }
+    if (auto read = parse_chunk_count(args, made); !read) {
         return read.failure();
     }
     return made;
@@ -416,7 +455,7 @@ json grant(const job& current, const chunk& part) {
     return {{"chunk", part.id}, {"begin", part.through}, {"end", part.end},
             {"partial", part.partial}, {"kernel", current.kernel}, {"seed", current.seed},
             {"lease_ms", current.lease_ms}, {"job_begin", current.begin},
-            {"job_end", current.end}};
+            {"job_end", current.end}, {"attempt", part.attempt}};
 }
 
 /// Records a claimer's speed and cores; the least recently seen worker makes room.
@@ -455,6 +494,7 @@ chunk* take_expired(job& current, const std::string& worker, std::uint64_t now_m
         }
         ++current.reassigned;
         current.reassigned_samples += part.end - part.through;
+        ++part.attempt;
         part.worker = worker;
         part.lease_ms = now_ms + current.lease_ms;
         return &part;
@@ -480,6 +520,9 @@ chunk* take_new(job& current, const std::string& worker, double speed, std::uint
     if (remaining - size < current.chunk_min / 2) {
         size = remaining;
     }
+    if (current.chunk_size > 0) {
+        size = std::min(current.chunk_size, remaining);
+    }
     REEF_ASSERT(size > 0);
     const chunk made{current.next_chunk++, current.next, current.next, current.next + size,
                      json(), worker, now_ms + current.lease_ms};
@@ -493,6 +536,9 @@ chunk* take_new(job& current, const std::string& worker, double speed, std::uint
 /// checkpoint (its speed times the time since then plus a second), because a worker that runs
 /// past its lowered end has computed samples that are no longer its own.
 chunk* take_split(job& current, const std::string& worker, std::uint64_t now_ms) {
+    if (current.chunk_size > 0) {
+        return nullptr;
+    }
     chunk* largest = nullptr;
     for (auto& part : current.chunks) {
         if (largest == nullptr || part.end - part.through > largest->end - largest->through) {
@@ -587,6 +633,10 @@ status check_partial(const job& current, const json& partial, std::uint64_t samp
     }
     if (current.kernel == lua_kernel || partial.is_null()) {
         return {};
+    }
+    if (current.kernel == exec_kernel) {
+        auto valid = check_output_partial(partial);
+        return valid ? valid : refuse(std::string(what) + ": " + valid.failure().message);
     }
     if (!partial.is_number()) {
         return refuse(std::string(what) + ": kernel " + current.kernel +
@@ -703,6 +753,17 @@ result<json> final_value(const job& current, const program_text& program) {
             current.reduced.is_number() ? current.reduced.get<std::uint64_t>() : 0;
         return json(pi_estimate(hits, current.samples()));
     }
+    if (current.kernel == exec_kernel) {
+        std::uint64_t bytes = 0;
+        const json listed = current.reduced.is_object() ? current.reduced : json::object();
+        for (const auto& [chunk_id, stored] : listed.items()) {
+            // The state may have been set by hand: count only well-formed entries.
+            if (stored.is_array() && stored.size() == 3 && stored[2].is_number_unsigned()) {
+                bytes += stored[2].get<std::uint64_t>();
+            }
+        }
+        return json{{"chunks", listed.size()}, {"bytes", bytes}};
+    }
     if (current.kernel != lua_kernel) {
         return current.reduced;
     }
@@ -721,7 +782,20 @@ void fail(job& current, std::string why, std::uint64_t now_ms) {
     current.finished_ms = now_ms;
 }
 
-result<json> reduce_into(job& current, const json& partial, const program_text& program) {
+/// A command chunk's stored output joins the result's list: {"<chunk>": [attempt, pages,
+/// bytes]}, which names the pages the client reads.
+json with_output(const job& current, const chunk& part, const json& partial) {
+    json listed = current.reduced.is_object() ? current.reduced : json::object();
+    listed[std::to_string(part.id)] = json::array(
+        {partial["attempt"], partial["pages"], partial["bytes"]});
+    return listed;
+}
+
+result<json> reduce_into(job& current, const chunk& part, const json& partial,
+                         const program_text& program) {
+    if (current.kernel == exec_kernel) {
+        return with_output(current, part, partial);
+    }
     if (current.kernel != lua_kernel) {
         return add_numbers(current.reduced, partial);
     }
@@ -774,7 +848,12 @@ result<json> on_done(job& current, const json& body, std::uint64_t now_ms,
         ++current.finished_twice;
         return rejected("counted");
     }
-    auto reduced = reduce_into(current, told->partial, program);
+    if (current.kernel == exec_kernel &&
+        (told->partial.is_null() || told->partial["attempt"] != mine.attempt)) {
+        // Pages of an earlier attempt, or none: the chunk's current holder reports its own.
+        return rejected("stale");
+    }
+    auto reduced = reduce_into(current, mine, told->partial, program);
     if (!reduced) {
         fail(current, "reduce: " + reduced.failure().message, now_ms);
         return rejected("failed");

@@ -491,7 +491,8 @@ TEST(coordinator, a_lua_job_needs_a_program_that_loads) {
               std::string::npos);
     EXPECT_NE(init_error(lua_args(0, 10, ~std::uint64_t{0}), best_of).find("below 2^63"),
               std::string::npos);
-    EXPECT_NE(init_error(args(0, 10, 1), best_of).find("only a Lua job"), std::string::npos);
+    EXPECT_NE(init_error(args(0, 10, 1), best_of).find("only Lua and command jobs"),
+              std::string::npos);
 }
 
 TEST(coordinator, a_lua_job_reduces_table_partials_and_finishes) {
@@ -552,6 +553,73 @@ TEST(coordinator, a_failing_program_fails_the_job_with_its_error) {
     EXPECT_EQ(broken.state()["status"], "failed");
     EXPECT_NE(broken.state()["error"].get<std::string>().find("no reduce today"),
               std::string::npos);
+}
+
+json exec_args(std::uint64_t begin, std::uint64_t end, std::uint64_t chunks) {
+    return {{"kernel", "exec"}, {"seed", 1}, {"begin", begin}, {"end", end}, {"chunks", chunks}};
+}
+
+constexpr const char* printf_command = R"(["printf", "%s-%s\n", "{start}", "{end}"])";
+
+TEST(coordinator, a_command_job_needs_a_command_and_a_chunk_count) {
+    EXPECT_EQ(init_error(exec_args(0, 10, 5), printf_command), "");
+    EXPECT_NE(init_error(exec_args(0, 10, 5), "printf").find("JSON array"), std::string::npos);
+    EXPECT_NE(init_error(exec_args(0, 10, 5), "[]").find("JSON array"), std::string::npos);
+    EXPECT_NE(init_error(exec_args(0, 10, 5), R"([""])").find("empty"), std::string::npos);
+    EXPECT_NE(init_error(exec_args(0, 10, 5), R"(["a", 1])").find("string"), std::string::npos);
+    json no_chunks = exec_args(0, 10, 5);
+    no_chunks.erase("chunks");
+    EXPECT_NE(init_error(no_chunks, printf_command).find("needs \"chunks\""),
+              std::string::npos);
+    EXPECT_NE(init_error(exec_args(0, 10, 11), printf_command).find("chunks must be"),
+              std::string::npos);
+    EXPECT_NE(init_error(exec_args(0, 1000, 65), printf_command).find("chunks must be"),
+              std::string::npos);
+}
+
+TEST(coordinator, command_chunks_are_fixed_and_each_attempt_names_its_pages) {
+    job_actor job(exec_args(0, 10, 4), printf_command);
+    // Four chunks of ceil(10 / 4) = 3, whatever the speed, in range order; never split.
+    std::vector<json> grants;
+    for (const char* worker : {"a", "b", "c", "d"}) {
+        grants.push_back(job.claim(worker, 1e9));
+    }
+    EXPECT_EQ(grants[0]["begin"], 0);
+    EXPECT_EQ(grants[0]["end"], 3);
+    EXPECT_EQ(grants[3]["begin"], 9);
+    EXPECT_EQ(grants[3]["end"], 10);
+    EXPECT_EQ(job.claim("e"), (json{{"wait", true}}));
+    EXPECT_EQ(grants[1]["attempt"], 0);
+    // "b" goes silent: its chunk goes to "e" as attempt 1, and b's pages no longer count.
+    job.now_ms += 10'000;
+    const json again = job.claim("e");
+    ASSERT_EQ(again["chunk"], 0); // the lowest expired first
+    EXPECT_EQ(again["attempt"], 1);
+    const auto output = [](std::uint64_t attempt, std::uint64_t bytes) {
+        return json{{"attempt", attempt}, {"pages", bytes > 0 ? 1 : 0}, {"bytes", bytes}};
+    };
+    const auto done = [&](std::uint64_t chunk, const char* worker, std::uint64_t through,
+                          const json& partial) {
+        return job.ok({{"done", {{"chunk", chunk}, {"worker", worker}, {"through", through},
+                                 {"partial", partial}}}});
+    };
+    EXPECT_EQ(done(0, "e", 3, output(0, 4)), (json{{"accepted", false}, {"reason", "stale"}}));
+    EXPECT_EQ(done(0, "e", 3, output(1, 4))["accepted"], true);
+    for (std::uint64_t chunk = 1; chunk < 4; ++chunk) {
+        const json taken = job.claim("f");
+        ASSERT_EQ(taken["chunk"], chunk);
+        EXPECT_EQ(done(chunk, "f", taken["end"], output(1, 5))["accepted"], true);
+    }
+    EXPECT_EQ(job.state()["status"], "done");
+    EXPECT_EQ(job.state()["result"]["0"], (json{1, 1, 4}));
+    EXPECT_EQ(job.state()["value"], (json{{"chunks", 4}, {"bytes", 19}}));
+    // An output that does not fit its pages is refused.
+    job_actor other(exec_args(0, 10, 2), printf_command);
+    ASSERT_EQ(other.claim("a")["chunk"], 0);
+    EXPECT_FALSE(other.send({{"done", {{"chunk", 0}, {"worker", "a"}, {"through", 5},
+                                       {"partial", {{"attempt", 0}, {"pages", 0},
+                                                    {"bytes", 10}}}}}})
+                     .ok());
 }
 
 } // namespace

@@ -1,6 +1,7 @@
 #include "reef/jobs/job_table.hpp"
 
 #include "reef/jobs/coordinator.hpp"
+#include "reef/jobs/exec_job.hpp"
 #include "reef/jobs/worker.hpp"
 
 #include <limits>
@@ -121,6 +122,7 @@ result<actors::run_output> coordinator_in_table(const actors::actor_record& reco
 void register_jobs(actors::actor_table& table) {
     table.register_native(std::string(job_table_kind), job_table);
     table.register_native(std::string(coordinator_kind), coordinator_in_table);
+    register_blob(table);
 }
 
 } // namespace reef::jobs

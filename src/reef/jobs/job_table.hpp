@@ -27,7 +27,8 @@ result<actors::run_output> job_table(const actors::actor_record& record, bool in
 
 /// Registers `reef.job_table` and the job coordinator `reef.job` with `table`. The coordinator
 /// is wrapped so that the job table follows it: a job that starts adds itself, and a job whose
-/// status leaves "running" updates its entry (both as durable messages, in the same step).
+/// status leaves "running" updates its entry (both as durable messages, in the same step). Also
+/// registers `reef.blob`, the pages of command jobs' outputs (exec_job.hpp).
 void register_jobs(actors::actor_table& table);
 
 } // namespace reef::jobs

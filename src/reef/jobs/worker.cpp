@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "reef/base/base64.hpp"
+#include "reef/jobs/exec_job.hpp"
 #include "reef/jobs/lua_job.hpp"
 #include <cmath>
 #include <utility>
@@ -29,7 +31,42 @@ bool is_u64(const json& value) {
            (value.is_number_integer() && value.get<std::int64_t>() >= 0);
 }
 
+/// Lua and command jobs carry a program the worker fetches before its first claim.
+bool needs_program(std::string_view kernel) {
+    return kernel == lua_kernel || kernel == exec_kernel;
+}
+
+/// An answer that says the page is stored: created now, or by an earlier try whose answer was
+/// lost (the name is unique to this chunk's attempt, so nobody else made it).
+bool page_stored(const result<json>& answer) {
+    if (!answer.ok() || !answer->is_object()) {
+        return false;
+    }
+    if (answer->value("ok", false)) {
+        return true;
+    }
+    const json& why = answer->value("error", json());
+    return why.is_string() && why.get<std::string>().find("already exists") != std::string::npos;
+}
+
 } // namespace
+
+std::pair<json, bool> actor_request(const ask& asked) {
+    if (asked.message == json{{"inspect", true}}) {
+        return {{{"op", "inspect"}, {"name", asked.actor}}, false};
+    }
+    if (asked.message == json{{"inspect", true}, {"program", true}}) {
+        return {{{"op", "inspect"}, {"name", asked.actor}, {"program", true}}, false};
+    }
+    if (asked.message.size() == 1 && asked.message.contains("spawn_blob")) {
+        return {{{"op", "spawn"}, {"name", asked.actor}, {"native", blob_kind},
+                 {"program", asked.message["spawn_blob"]}},
+                true};
+    }
+    return {{{"op", "deliver"}, {"name", asked.actor}, {"kind", "message"},
+             {"body", asked.message}},
+            false};
+}
 
 status worker_config::validate() const {
     if (name.empty()) {
@@ -43,8 +80,10 @@ status worker_config::validate() const {
         ask_timeout <= duration::zero()) {
         return make_error(errc::invalid_argument, "intervals and timeouts must be positive");
     }
-    if (jobs_max == 0 || asks_max == 0 || done_attempts_max == 0) {
-        return make_error(errc::invalid_argument, "jobs_max, asks_max and done_attempts_max "
+    if (jobs_max == 0 || asks_max == 0 || done_attempts_max == 0 || pages_in_flight_max == 0 ||
+        page_attempts_max == 0) {
+        return make_error(errc::invalid_argument, "jobs_max, asks_max, done_attempts_max, "
+                                                  "pages_in_flight_max and page_attempts_max "
                                                   "must be positive");
     }
     return {};
@@ -102,6 +141,7 @@ void worker::pump(instant now) {
         next_poll_ = now + limits_.poll_interval;
     }
     send_claims(now);
+    send_pages(now);
     send_reports(now);
 #if REEF_SLOW_CHECKS
     check_invariants();
@@ -129,7 +169,7 @@ void worker::send_claims(instant now) {
             now < job.claim_after) {
             continue;
         }
-        if (job.kernel == lua_kernel && job.program.empty()) {
+        if (needs_program(job.kernel) && job.program.empty()) {
             // The program first (once per job), from the coordinator's record.
             job.program_token = send(now, ask_kind::program, name,
                                      {{"inspect", true}, {"program", true}}, name, 0);
@@ -199,6 +239,9 @@ void worker::take_answer(instant now, std::uint64_t token, const result<json>& a
     case ask_kind::done:
         on_done_answer(now, waiting.run_id, reply_of(answer));
         break;
+    case ask_kind::store:
+        on_store_answer(now, waiting, answer);
+        break;
     }
 }
 
@@ -235,7 +278,9 @@ void worker::on_table(const json& answer) {
             kept.try_emplace(name, idle ? std::move(old->second) : job_entry{}).first->second;
         job.kernel = info["kernel"].get<std::string>();
         job.running = info.value("status", "") == "running" &&
-                      (job.kernel == lua_kernel || kernels_->has(job.kernel));
+                      (job.kernel == lua_kernel ||
+                       (job.kernel == exec_kernel && limits_.allow_exec) ||
+                       kernels_->has(job.kernel));
     }
     jobs_ = std::move(kept);
     REEF_ASSERT(jobs_.size() <= limits_.jobs_max);
@@ -292,12 +337,11 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
     const json base = grant.value("partial", json());
     const json& job_first = grant.value("job_begin", json());
     const json& job_last = grant.value("job_end", json());
+    const json& attempt = grant.value("attempt", json(0));
     const auto listed = jobs_.find(job_name);
-    const bool runnable = kernel == lua_kernel
-                              ? listed != jobs_.end() && !listed->second.program.empty()
-                              : kernels_->has(kernel);
+    const bool runnable = listed != jobs_.end() && can_run(kernel, listed->second);
     if (!is_u64(chunk) || !is_u64(begin) || !is_u64(end) || !is_u64(seed) ||
-        !is_u64(job_first) || !is_u64(job_last) ||
+        !is_u64(job_first) || !is_u64(job_last) || !is_u64(attempt) ||
         begin.get<std::uint64_t>() > end.get<std::uint64_t>() ||
         job_first.get<std::uint64_t>() > job_last.get<std::uint64_t>() || !runnable) {
         // Nothing to run: the chunk's lease expires and someone else takes it.
@@ -320,6 +364,7 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
     run.begin = begin.get<std::uint64_t>();
     run.end = end.get<std::uint64_t>();
     run.partial = base;
+    run.attempt = attempt.get<std::uint64_t>();
     run.through = run.begin;
     run.started = now;
     run.report_after = now + limits_.progress_interval;
@@ -330,8 +375,8 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
     } else {
         effects_.emplace_back(start_run{
             run_id, kernel, seed.get<std::uint64_t>(), run.begin, run.end, base,
-            kernel == lua_kernel ? listed->second.program : std::string(),
-            job_first.get<std::uint64_t>(), job_last.get<std::uint64_t>()});
+            needs_program(kernel) ? listed->second.program : std::string(),
+            job_first.get<std::uint64_t>(), job_last.get<std::uint64_t>(), run.attempt});
     }
     runs_.emplace(run_id, std::move(run));
 }
@@ -345,6 +390,9 @@ void worker::drop_run(std::uint64_t run_id, bool stop) {
     if (found->second.report_token != 0) {
         asks_.erase(found->second.report_token);
     }
+    std::erase_if(asks_, [run_id](const auto& entry) {
+        return entry.second.kind == ask_kind::store && entry.second.run_id == run_id;
+    });
     runs_.erase(found);
 }
 
@@ -431,6 +479,95 @@ void worker::on_failed(instant now, std::uint64_t run_id, const std::string& why
     pump(now);
 }
 
+bool worker::can_run(const std::string& kernel, const job_entry& job) const {
+    if (needs_program(kernel)) {
+        return !job.program.empty() && (kernel == lua_kernel || limits_.allow_exec);
+    }
+    return kernels_->has(kernel);
+}
+
+void worker::on_output(instant now, std::uint64_t run_id, std::string_view output) {
+    const auto found = runs_.find(run_id);
+    if (found == runs_.end() || found->second.finished || found->second.storing) {
+        return;
+    }
+    if (output.size() > exec_limits::output_size_max) {
+        on_failed(now, run_id, "the command wrote " + std::to_string(output.size()) +
+                                   " bytes, more than " +
+                                   std::to_string(exec_limits::output_size_max));
+        return;
+    }
+    run_entry& run = found->second;
+    // `through` stays at the chunk's begin until every page is stored: progress reports keep
+    // the lease, but a checkpoint must never claim output that is not in the cluster.
+    run.output_bytes = output.size();
+    for (std::size_t at = 0; at < output.size(); at += exec_limits::page_size_bytes) {
+        run.pages.push_back(base64_encode(output.substr(at, exec_limits::page_size_bytes)));
+    }
+    REEF_ASSERT(run.pages.size() <= exec_limits::pages_max);
+    run.pages_stored.assign(run.pages.size(), false);
+    run.storing = true;
+    pump(now);
+}
+
+void worker::send_pages(instant now) {
+    for (auto& [run_id, run] : runs_) {
+        if (!run.storing) {
+            continue;
+        }
+        const auto stored = static_cast<std::size_t>(
+            std::count(run.pages_stored.begin(), run.pages_stored.end(), true));
+        if (stored == run.pages.size() && run.pages_in_flight == 0) {
+            // Every page is in the cluster: the chunk is done, its partial names the pages.
+            run.storing = false;
+            run.pages.clear();
+            run.through = run.end;
+            run.finished = true;
+            run.partial = output_partial(run.attempt, run.pages_stored.size(), run.output_bytes);
+            run.report_after = now;
+            ++stats_.runs_finished;
+            continue;
+        }
+        for (std::size_t page = 0; page < run.pages.size(); ++page) {
+            if (run.pages_in_flight >= limits_.pages_in_flight_max || !can_ask()) {
+                break;
+            }
+            const bool asked = std::any_of(asks_.begin(), asks_.end(), [&](const auto& entry) {
+                return entry.second.kind == ask_kind::store &&
+                       entry.second.run_id == run_id && entry.second.page == page;
+            });
+            if (run.pages_stored[page] || asked) {
+                continue;
+            }
+            const std::uint64_t token =
+                send(now, ask_kind::store, output_page_name(run.job, run.chunk, run.attempt, page),
+                     {{"spawn_blob", run.pages[page]}}, run.job, run_id);
+            asks_[token].page = page;
+            ++run.pages_in_flight;
+        }
+    }
+}
+
+void worker::on_store_answer(instant now, const pending& asked, const result<json>& answer) {
+    (void)now;
+    const auto found = runs_.find(asked.run_id);
+    if (found == runs_.end() || !found->second.storing) {
+        return;
+    }
+    run_entry& run = found->second;
+    REEF_ASSERT(run.pages_in_flight > 0);
+    --run.pages_in_flight;
+    if (page_stored(answer)) {
+        ++stats_.pages_stored;
+        run.pages_stored[asked.page] = true;
+        return;
+    }
+    if (++run.page_failures >= limits_.page_attempts_max) {
+        // The chunk's lease expires without our reports, and its next attempt runs it again.
+        drop_run(asked.run_id, false);
+    }
+}
+
 void worker::on_finished(instant now, std::uint64_t run_id, std::uint64_t through,
                          const json& partial) {
     const auto found = runs_.find(run_id);
@@ -492,6 +629,8 @@ void worker::check_invariants() const {
     REEF_ASSERT(jobs_.size() <= limits_.jobs_max);
     for (const auto& [run_id, run] : runs_) {
         REEF_ASSERT(run.begin <= run.through);
+        REEF_ASSERT(run.pages_in_flight <= limits_.pages_in_flight_max);
+        REEF_ASSERT(run.pages.size() == run.pages_stored.size() || !run.storing);
         REEF_ASSERT(run.report_token == 0 || asks_.contains(run.report_token));
     }
     for (const auto& [name, job] : jobs_) {

@@ -41,6 +41,12 @@ inline constexpr std::string_view job_table_name = "reef.jobs";
 struct worker_config {
     std::string name;      // this worker in claims and reports (the node's id in hex)
     std::size_t slots = 1; // runner threads, normally the node's cores
+    /// Whether this node runs command jobs (kernel "exec"): reefd --allow-exec.
+    bool allow_exec = false;
+    /// Output pages of one run being stored at once.
+    std::size_t pages_in_flight_max = 4;
+    /// Tries of one page before the run is given up (its chunk's lease then expires).
+    std::uint32_t page_attempts_max = 5;
     duration poll_interval = duration::milliseconds(500);
     duration progress_interval = duration::milliseconds(500);
     /// An ask unanswered for this long counts as failed; a later answer is ignored.
@@ -58,13 +64,18 @@ struct worker_config {
 /// Deliver `message` to actor `actor` and call on_answer(token, its answer). The message
 /// {"inspect": true} means an inspect of the actor instead, answered with its inspection
 /// ({"ok": true, "state": ...}), and {"inspect": true, "program": true} one whose answer also
-/// holds the actor's "program"; any other message is an actor message, answered
-/// {"ok": true, "reply": ...} or {"ok": false, "error": ...}.
+/// holds the actor's "program"; {"spawn_blob": TEXT} creates `actor` as a page of a command's
+/// output (exec_job.hpp); any other message is an actor message, answered
+/// {"ok": true, "reply": ...} or {"ok": false, "error": ...}. actor_request() gives the request.
 struct ask {
     std::uint64_t token = 0;
     std::string actor;
     json message;
 };
+
+/// The actors request (actors::actor_table's {"op", "name", ...}) that carries `asked`, and
+/// whether it may create its actor (only a page's spawn may).
+std::pair<json, bool> actor_request(const ask& asked);
 
 /// Compute samples [begin, end) of `kernel` for `seed` on an idle runner slot, folding them into
 /// `base` (the chunk's partial result before `begin`), calling on_progress now and then and
@@ -80,6 +91,7 @@ struct start_run {
     std::string program;
     std::uint64_t job_first = 0;
     std::uint64_t job_last = 0;
+    std::uint64_t attempt = 0; // the chunk's attempt (a command's output pages are named by it)
 };
 
 /// Stop run `run_id` and report nothing more about it.
@@ -111,6 +123,7 @@ struct worker_stats {
     std::uint64_t dones_given_up = 0;
     std::uint64_t runs_failed = 0;
     std::uint64_t programs_fetched = 0;
+    std::uint64_t pages_stored = 0;
     std::uint64_t ask_failures = 0;
 };
 
@@ -132,8 +145,12 @@ public:
     /// Run `run_id` has stopped at `through` (its end, or its old end if it had passed a
     /// shortened one) with the chunk's result `partial` up to there.
     void on_finished(instant now, std::uint64_t run_id, std::uint64_t through, const json& partial);
-    /// Run `run_id` failed (its Lua program raised an error): the job fails with `why`.
+    /// Run `run_id` failed (its Lua program raised an error, its command exited non-zero): the
+    /// job fails with `why`.
     void on_failed(instant now, std::uint64_t run_id, const std::string& why);
+    /// Command run `run_id` exited 0 with standard output `output`: it is stored as pages (an ask
+    /// {"spawn_blob": base64} per page to the page's actor), then the chunk is reported done.
+    void on_output(instant now, std::uint64_t run_id, std::string_view output);
 
     [[nodiscard]] std::vector<effect> take_effects();
     /// When on_tick has something to do; never when it has nothing.
@@ -150,7 +167,7 @@ public:
     void check_invariants() const;
 
 private:
-    enum class ask_kind : std::uint8_t { inspect, program, claim, progress, done };
+    enum class ask_kind : std::uint8_t { inspect, program, claim, progress, done, store };
 
     struct job_entry {
         std::string kernel;
@@ -170,6 +187,13 @@ private:
         std::uint64_t through = 0;
         json partial; // the chunk's result up to `through` (before `begin`: the claim's)
         std::string failure; // why the run failed; reported instead of done
+        std::uint64_t attempt = 0;
+        std::vector<std::string> pages;   // a command's output, base64, while being stored
+        std::vector<bool> pages_stored;
+        std::size_t pages_in_flight = 0;
+        std::uint32_t page_failures = 0;
+        std::uint64_t output_bytes = 0;
+        bool storing = false;
         instant started;
         instant report_after;
         std::uint64_t report_token = 0; // a progress or done ask in flight, 0 if none
@@ -181,6 +205,7 @@ private:
         std::string job;
         std::uint64_t run_id = 0;
         instant deadline;
+        std::size_t page = 0; // store: which page
     };
 
     void pump(instant now);
@@ -204,6 +229,11 @@ private:
     void on_claim_answer(instant now, const std::string& job, const result<json>& reply);
     void on_grant(instant now, const std::string& job, const json& grant);
     void on_progress_answer(instant now, std::uint64_t run_id, const result<json>& reply);
+    void send_pages(instant now);
+    void on_store_answer(instant now, const pending& asked, const result<json>& answer);
+    /// Whether this node can run `kernel` for `job` (a Lua or command job once its program is
+    /// here).
+    bool can_run(const std::string& kernel, const job_entry& job) const;
     void on_done_answer(instant now, std::uint64_t run_id, const result<json>& reply);
     void drop_run(std::uint64_t run_id, bool stop);
 

@@ -102,6 +102,7 @@ node::node(const config& limits, const crypto::identity& self, std::string addre
         jobs::worker_config worker_limits;
         worker_limits.name = self_.hex();
         worker_limits.slots = limits.job_slots;
+        worker_limits.allow_exec = limits.allow_exec;
         worker_.emplace(worker_limits, kernels_);
     }
     REEF_ASSERT(membership::is_valid_address(address_));
@@ -382,16 +383,8 @@ void node::collect_jobs(instant now) {
     }
     for (auto& produced : worker_->take_effects()) {
         if (auto* asked = std::get_if<jobs::ask>(&produced)) {
-            actors::json request;
-            if (asked->message == actors::json{{"inspect", true}}) {
-                request = {{"op", "inspect"}, {"name", asked->actor}};
-            } else if (asked->message == actors::json{{"inspect", true}, {"program", true}}) {
-                request = {{"op", "inspect"}, {"name", asked->actor}, {"program", true}};
-            } else {
-                request = {{"op", "deliver"}, {"name", asked->actor}, {"kind", "message"},
-                           {"body", asked->message}};
-            }
-            auto id = submit_actor_request(now, request, false,
+            auto [request, may_create] = jobs::actor_request(*asked);
+            auto id = submit_actor_request(now, request, may_create,
                                            waiter{waiter::kind::worker, asked->token});
             if (!id) {
                 worker_->on_answer(now, asked->token, id.failure());
@@ -434,6 +427,14 @@ void node::job_finished(instant now, std::uint64_t run, std::uint64_t through,
     set_actor_clock(now);
     if (worker_) {
         worker_->on_finished(now, run, through, partial);
+    }
+    collect(now);
+}
+
+void node::job_output(instant now, std::uint64_t run, std::string_view output) {
+    set_actor_clock(now);
+    if (worker_) {
+        worker_->on_output(now, run, output);
     }
     collect(now);
 }

@@ -58,6 +58,8 @@ struct config {
     /// Runner slots this node offers to jobs (normally its cores); 0: it computes no chunks (it
     /// still hosts job coordinators and the job table).
     std::size_t job_slots = 0;
+    /// Whether this node runs command jobs' external commands (reefd --allow-exec).
+    bool allow_exec = false;
     /// Members of a replica group (R): the alive members closest to its key when it is created.
     std::size_t replica_group_size = 3;
     /// Nodes asked whether they host a group before it is created: the alive members closest to
@@ -208,8 +210,11 @@ public:
     /// A run has stopped at `through` with its chunk's result `partial` (not after a stop_run).
     void job_finished(instant now, std::uint64_t run, std::uint64_t through,
                       const actors::json& partial);
-    /// A run failed (its Lua program raised an error, or could not be loaded).
+    /// A run failed (its Lua program raised an error, or could not be loaded; its command
+    /// could not start or exited non-zero).
     void job_failed(instant now, std::uint64_t run, const std::string& why);
+    /// A command run exited 0 with standard output `output`, which the worker stores.
+    void job_output(instant now, std::uint64_t run, std::string_view output);
     const jobs::worker* job_worker() const { return worker_ ? &*worker_ : nullptr; }
 
     /// The group of kv register `key`: BLAKE2b-256("reef.kv" 0x00 key).

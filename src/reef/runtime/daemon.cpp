@@ -20,6 +20,8 @@
 #include "reef/control/api.hpp"
 #include "reef/control/dht_api.hpp"
 #include "reef/control/actors_api.hpp"
+#include "reef/jobs/exec_job.hpp"
+#include "reef/runtime/command_runner.hpp"
 #include "reef/runtime/job_runner.hpp"
 #include "reef/control/jobs_api.hpp"
 #include "reef/control/kv_api.hpp"
@@ -208,6 +210,7 @@ struct daemon::impl {
     std::unique_ptr<control_server> control;
     /// The threads that compute this node's job chunks.
     std::unique_ptr<job_runner> runner;
+    std::unique_ptr<command_runner> commands;
     /// DHT operation id -> the request waiting for it; kv request id -> likewise. At most
     /// pending_answers_max in both together.
     std::map<dht::operation_id, pending_answer> pending;
@@ -284,6 +287,7 @@ status daemon::impl::start() {
         return opened.failure();
     }
     node_limits.job_slots = job_slots();
+    node_limits.allow_exec = config.allow_exec;
     local = std::make_unique<node::node>(node_limits, identity, address, *incarnation,
                                          random_seed(), clock_now(), unix_seconds_now());
     runner = std::make_unique<job_runner>(
@@ -306,6 +310,20 @@ status daemon::impl::start() {
                 local->job_failed(clock_now(), run, why);
                 drain();
             }
+        });
+    commands = std::make_unique<command_runner>(
+        io, jobs::exec_limits::output_size_max,
+        [this](std::uint64_t run, const result<std::string>& output) {
+            if (stopped) {
+                return;
+            }
+            if (output) {
+                local->job_output(clock_now(), run, *output);
+            } else {
+                log_info("command run {} failed: {}", run, output.failure().message);
+                local->job_failed(clock_now(), run, output.failure().message);
+            }
+            drain();
         });
     // The groups this node stored in an earlier life, before any other input.
     auto stored_groups = replica_store->groups();
@@ -694,6 +712,16 @@ void daemon::impl::start_job_run(node::job_run& run) {
     if (auto* started = std::get_if<jobs::start_run>(&run)) {
         log_debug("job run {}: {} [{}, {})", started->run_id, started->kernel, started->begin,
                   started->end);
+        if (started->kernel == jobs::exec_kernel) {
+            auto command = jobs::parse_command(started->program);
+            if (!command) {
+                runner->fail(started->run_id, command.failure().message);
+                return;
+            }
+            commands->start(started->run_id,
+                            jobs::substitute(*command, started->begin, started->end));
+            return;
+        }
         auto computed = jobs::computation::make(local->kernels(), *started);
         if (!computed) {
             runner->fail(started->run_id, computed.failure().message);
@@ -702,6 +730,7 @@ void daemon::impl::start_job_run(node::job_run& run) {
         runner->start(started->run_id, std::move(*computed), started->begin, started->end);
     } else if (auto* stop = std::get_if<jobs::stop_run>(&run)) {
         runner->stop(stop->run_id);
+        commands->stop(stop->run_id);
     } else {
         const auto& shorter = std::get<jobs::shorten_run>(run);
         runner->shorten(shorter.run_id, shorter.end);
@@ -781,6 +810,7 @@ void daemon::impl::finish() {
     pending_kv.clear();
     pending_actors.clear();
     runner.reset(); // stops and joins the job threads; what they posted finds nothing to do
+    commands.reset(); // kills the commands still running and joins their threads
     if (network) {
         network->close();
     }

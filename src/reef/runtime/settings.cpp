@@ -18,8 +18,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 7> known_keys{
-    "data_dir", "listen", "advertise", "join", "cluster_key", "control", "log_level"};
+constexpr std::array<std::string_view, 8> known_keys{
+    "data_dir", "listen", "advertise", "join", "cluster_key", "control", "log_level", "allow_exec"};
 
 constexpr std::size_t path_size_max = 4096;
 
@@ -164,6 +164,7 @@ void merge_under(settings_layer& high, const settings_layer& low) {
     take(high.cluster_key, low.cluster_key);
     take(high.control, low.control);
     take(high.log_level, low.log_level);
+    take(high.allow_exec, low.allow_exec);
 }
 
 result<std::string> read_string(const source_name& source, const toml::table& table,
@@ -206,7 +207,15 @@ result<settings_layer> layer_from_table(const source_name& source, const toml::t
                               "config " + source.file + ": unknown key \"" +
                                   std::string(name.substr(0, 64)) +
                                   "\" (known: data_dir, listen, advertise, join, cluster_key, "
-                                  "control, log_level)");
+                                  "control, log_level, allow_exec)");
+        }
+        if (name == "allow_exec") {
+            const auto* flag = value.as_boolean();
+            if (flag == nullptr) {
+                return source.bad("allow_exec", "must be true or false");
+            }
+            layer.allow_exec = flag->get();
+            continue;
         }
         if (name == "join") {
             auto seeds = read_join(source, table);
@@ -362,6 +371,7 @@ result<settings> resolve_settings(const settings_layer& flags,
     out.control = merged.control.value_or("");
     const bool level_ok = parse_log_level(merged.log_level.value_or("info"), out.level);
     REEF_ASSERT(level_ok);
+    out.allow_exec = merged.allow_exec.value_or(false);
     return out;
 }
 
@@ -382,6 +392,7 @@ std::string to_toml(const settings& effective) {
         table.insert("control", effective.control);
     }
     table.insert("log_level", std::string(log_level_name(effective.level)));
+    table.insert("allow_exec", effective.allow_exec);
     std::ostringstream out;
     out << "# The effective settings of this node's last start, written by reefd.\n"
         << "# `reefd --data-dir DIR` alone restarts the node with them; flags override them.\n"

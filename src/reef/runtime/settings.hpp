@@ -37,6 +37,7 @@ struct settings_layer {
     std::optional<std::string> cluster_key;
     std::optional<std::string> control;
     std::optional<std::string> log_level;
+    std::optional<bool> allow_exec;
 };
 
 /// Settings after merging and validation.
@@ -48,6 +49,7 @@ struct settings {
     std::string cluster_key;       // absolute path of the cluster key file
     std::string control;           // loopback HOST:PORT for the TCP control API; empty: none
     log_level level = log_level::info;
+    bool allow_exec = false;       // this node runs command jobs' external commands
 };
 
 /// Parse the TOML text of a config file. `origin` names it in messages; relative paths are made

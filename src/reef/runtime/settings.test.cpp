@@ -182,6 +182,19 @@ TEST_F(settings_test, join_flags_replace_the_file_list) {
     EXPECT_EQ(resolved->join, std::vector<std::string>{"127.0.0.1:7403"});
 }
 
+TEST_F(settings_test, allow_exec_is_a_boolean_and_off_by_default) {
+    auto resolved = resolve_settings(minimal_flags(), std::nullopt);
+    ASSERT_TRUE(resolved.ok());
+    EXPECT_FALSE(resolved->allow_exec);
+    auto parsed = parse_settings_toml("allow_exec = true", "f.toml", dir.string());
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->allow_exec, true);
+    auto refused = parse_settings_toml("allow_exec = \"yes\"", "f.toml", dir.string());
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.failure().message.find("allow_exec: must be true or false"),
+              std::string::npos);
+}
+
 TEST_F(settings_test, a_single_join_string_is_accepted) {
     auto parsed = parse_settings_toml("join = \"127.0.0.1:7402\"", "f.toml", dir.string());
     ASSERT_TRUE(parsed.ok());
@@ -196,6 +209,7 @@ TEST_F(settings_test, saved_settings_are_reused_with_only_a_data_dir) {
     effective.cluster_key = (dir / "cluster.key").string();
     effective.control = "127.0.0.1:7600";
     effective.level = log_level::warn;
+    effective.allow_exec = true;
     write("data/settings.toml", to_toml(effective));
 
     settings_layer flags;
@@ -207,6 +221,7 @@ TEST_F(settings_test, saved_settings_are_reused_with_only_a_data_dir) {
     EXPECT_EQ(resolved->cluster_key, effective.cluster_key);
     EXPECT_EQ(resolved->control, effective.control);
     EXPECT_EQ(resolved->level, log_level::warn);
+    EXPECT_TRUE(resolved->allow_exec);
 
     flags.listen = "127.0.0.1:7406";
     resolved = resolve_settings(flags, std::nullopt);

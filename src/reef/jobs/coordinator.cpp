@@ -43,6 +43,7 @@ struct job {
     std::uint64_t lease_ms = coordinator_defaults::lease_ms;
     std::uint64_t chunk_min = coordinator_defaults::chunk_min;
     std::uint64_t chunk_size = 0; // fixed chunks ("chunks" given): never sized, never split
+    bool guided = true;           // new chunks shrink towards the end (take_new)
     std::string status = "running";
     std::uint64_t next = 0;
     std::uint64_t next_chunk = 0;
@@ -141,7 +142,8 @@ json to_state(const job& current) {
                   {"limits", {{"chunk_seconds", current.chunk_seconds},
                               {"lease_ms", current.lease_ms},
                               {"chunk_min", current.chunk_min},
-                              {"chunk_size", current.chunk_size}}}};
+                              {"chunk_size", current.chunk_size},
+                              {"guided", current.guided}}}};
     if (current.status == "done") {
         state["value"] = current.value;
     }
@@ -316,6 +318,12 @@ status parse_tuning(const json& object, job& current, std::string_view where) {
     current.lease_ms = *lease;
     current.chunk_min = *chunk_min;
     current.chunk_size = *chunk_size;
+    if (const auto guided = object.find("guided"); guided != object.end()) {
+        if (!guided->is_boolean()) {
+            return refuse(std::string(where) + ": guided must be true or false");
+        }
+        current.guided = guided->get<bool>();
+    }
     return {};
 }
 
@@ -502,14 +510,32 @@ chunk* take_expired(job& current, const std::string& worker, std::uint64_t now_m
     return nullptr;
 }
 
-/// Step 2: a new chunk from `next`, taking about chunk_seconds on one slot at `speed`, never
-/// smaller than chunk_min and never leaving a tail smaller than half of it.
+/// The runner slots of the workers heard from lately (within two leases): those that will
+/// share what is left.
+std::uint64_t slots_seen(const job& current, std::uint64_t now_ms) {
+    std::uint64_t slots = 0;
+    for (const auto& [name, seen] : current.workers) {
+        if (seen.seen_ms + 2 * current.lease_ms >= now_ms) {
+            slots += seen.cores;
+        }
+    }
+    return std::max<std::uint64_t>(slots, 1);
+}
+
+/// Step 2: a new chunk from `next`, taking about chunk_seconds on one slot at `speed`, and at
+/// most half of an equal share of what is left among the slots seen (guided self-scheduling:
+/// chunks shrink towards the end, so workers finish together instead of one computing a last
+/// large chunk while the others wait); never smaller than chunk_min and never leaving a tail
+/// smaller than half of it.
 chunk* take_new(job& current, const std::string& worker, double speed, std::uint64_t now_ms) {
     if (current.next >= current.end) {
         return nullptr;
     }
     const std::uint64_t remaining = current.end - current.next;
-    const double wanted = speed * current.chunk_seconds;
+    const double share =
+        static_cast<double>(remaining) / static_cast<double>(2 * slots_seen(current, now_ms));
+    const double sized = speed * current.chunk_seconds;
+    const double wanted = current.guided ? std::min(sized, share) : sized;
     std::uint64_t size = current.chunk_min;
     if (wanted >= static_cast<double>(remaining)) {
         size = remaining;

@@ -71,6 +71,16 @@ private:
     actors::actor_record record_;
 };
 
+/// The refusal of a job's init, or "" when it is accepted.
+std::string init_error(const json& spawn_args, const std::string& program) {
+    actors::actor_record record;
+    record.name = "job-e";
+    record.module = std::string(coordinator_kind);
+    record.program = program;
+    auto made = coordinate(record, true, "client:test", spawn_args, {1, 1});
+    return made.ok() ? "" : made.failure().message;
+}
+
 json args(std::uint64_t begin, std::uint64_t end, std::uint64_t chunk_min) {
     return {{"kernel", "pi"}, {"seed", seed}, {"begin", begin}, {"end", end},
             {"chunk_min", chunk_min}};
@@ -165,6 +175,24 @@ TEST(coordinator, init_takes_args_and_defaults) {
     EXPECT_FALSE(state.contains("value"));
 }
 
+TEST(coordinator, new_chunks_shrink_towards_the_end) {
+    job_actor job(args(0, 100'000'000, 1'000));
+    // Two workers of 4 slots each, fast enough for the whole range in one chunk: each chunk is
+    // at most half of an equal share of what is left.
+    const json first = job.claim("a", 1e9);
+    EXPECT_EQ(first["end"].get<std::uint64_t>(), 100'000'000 / 8);
+    const json second = job.claim("b", 1e9);
+    const std::uint64_t left = 100'000'000 - first["end"].get<std::uint64_t>();
+    EXPECT_EQ(second["end"].get<std::uint64_t>() - second["begin"].get<std::uint64_t>(),
+              left / 16);
+    EXPECT_EQ(job.state()["limits"]["guided"], true);
+    EXPECT_NE(init_error({{"kernel", "pi"}, {"seed", 1}, {"begin", 0}, {"end", 9},
+                          {"guided", 1}},
+                         "")
+                  .find("guided must be"),
+              std::string::npos);
+}
+
 class lifecycle : public testing::TestWithParam<int> {};
 
 TEST_P(lifecycle, any_number_of_workers_gives_the_exact_hits) {
@@ -172,6 +200,7 @@ TEST_P(lifecycle, any_number_of_workers_gives_the_exact_hits) {
     constexpr std::uint64_t end = 3'001'000;
     json spec = args(begin, end, 100'000);
     spec["chunk_seconds"] = 10.0; // long chunks, so the idle ones split the last of them
+    spec["guided"] = false;
     job_actor job(spec);
     std::vector<sim_worker> workers;
     for (int index = 0; index < GetParam(); ++index) {
@@ -265,6 +294,7 @@ TEST(coordinator, a_second_done_is_ignored) {
 TEST(coordinator, a_straggler_is_split_and_told_its_new_end) {
     json spec = args(0, 1'000'000, 100'000);
     spec["chunk_seconds"] = 20.0;
+    spec["guided"] = false; // one large chunk, to split
     job_actor job(spec);
     const json whole = job.claim("big", 100'000.0); // 20 s at 100k/s covers the whole range
     ASSERT_EQ(whole["end"], 1'000'000);
@@ -290,6 +320,7 @@ TEST(coordinator, a_straggler_is_split_and_told_its_new_end) {
 TEST(coordinator, a_worker_past_its_lowered_end_hands_the_chunk_back) {
     json spec = args(0, 1'000'000, 100'000);
     spec["chunk_seconds"] = 20.0;
+    spec["guided"] = false; // one large chunk, to split
     job_actor job(spec);
     job.claim("big", 100'000.0);
     job.now_ms += 1'000;
@@ -459,16 +490,6 @@ TEST(coordinator, registers_as_a_native_kind) {
     SUCCEED();
 }
 
-/// The refusal of a job's init, or "" when it is accepted.
-std::string init_error(const json& spawn_args, const std::string& program) {
-    actors::actor_record record;
-    record.name = "job-x";
-    record.module = std::string(coordinator_kind);
-    record.program = program;
-    auto made = coordinate(record, true, "client:test", spawn_args, {1, 1});
-    return made.ok() ? "" : made.failure().message;
-}
-
 json lua_args(std::uint64_t begin, std::uint64_t end, std::uint64_t job_seed = 1) {
     return {{"kernel", "lua"}, {"seed", job_seed}, {"begin", begin}, {"end", end}};
 }
@@ -496,7 +517,9 @@ TEST(coordinator, a_lua_job_needs_a_program_that_loads) {
 }
 
 TEST(coordinator, a_lua_job_reduces_table_partials_and_finishes) {
-    job_actor job(lua_args(0, 20), best_of);
+    json spec = lua_args(0, 20);
+    spec["guided"] = false;
+    job_actor job(spec, best_of);
     EXPECT_EQ(job.state()["limits"]["chunk_min"], 1); // a Lua sample may take long
     const json first = job.claim("a");
     EXPECT_EQ(first["end"], 1);

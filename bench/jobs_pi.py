@@ -8,9 +8,13 @@ number of threads (bench/pi_native.cpp), in one run: the limit on this machine.
   (finished_ms - started_ms, from the first claim's start to the last chunk's reduction) and the
   wall time of the CLI call (which adds start-up and polling).
 - both must print the same digits (the kernel's samples depend only on (seed, index)).
+- the Lua version of the same kernel (examples/jobs/pi.lua, `reef job run`) over --lua-samples
+  on the same cluster, beside the native kernel over as many samples in the same cluster: both
+  count the same hits, and the ratio of their rates is what Lua costs.
 
 Output: `jobs.pi.<metric>: value unit (note)` lines; goal: Reef within 10 % of the plain program.
-Usage: bench/jobs_pi.py [--samples 2000000000] [--nodes 2] [--slots 1] [--seed 1]
+Usage: bench/jobs_pi.py [--samples 2000000000] [--lua-samples 100000000] [--nodes 2] [--slots 1]
+                        [--seed 1]
 Not run by ctest: it measures time, which a test must never assert.
 """
 
@@ -47,6 +51,7 @@ def main():
     parser.add_argument("--nodes", type=int, default=2)
     parser.add_argument("--slots", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lua-samples", type=int, default=100_000_000)
     args = parser.parse_args()
     reef_harness.use_bin_dir(args.bin_dir)
     threads = args.nodes * args.slots
@@ -69,6 +74,13 @@ def main():
                             str(args.seed), "--json", timeout=3600)
         wall = time.monotonic() - started
         state = json.loads(done.stdout)
+        lua = json.loads(cluster.reef(
+            0, "--timeout", "30", "job", "run", os.path.join(ROOT, "examples", "jobs", "pi.lua"),
+            "--range", f"0:{args.lua_samples}", "--seed", str(args.seed), "--json",
+            timeout=3600).stdout)
+        native_same = json.loads(cluster.reef(
+            0, "--timeout", "30", "job", "pi", str(args.lua_samples), "--seed", str(args.seed),
+            "--json", timeout=3600).stdout)
     finally:
         owner.doCleanups()
     inside = (state["finished_ms"] - state["started_ms"]) / 1000.0
@@ -82,6 +94,20 @@ def main():
     out("reef.wall_vs_native", wall / native_seconds, "x")
     out("reef.reassigned_samples", state["reassigned_samples"], "samples")
     out("reef.splits", state.get("split", 0), "straggler splits")
+    lua_seconds = (lua["finished_ms"] - lua["started_ms"]) / 1000.0
+    same_seconds = (native_same["finished_ms"] - native_same["started_ms"]) / 1000.0
+    out("lua.seconds", lua_seconds, "s", f"examples/jobs/pi.lua over {args.lua_samples} samples")
+    out("lua.samples_per_second", args.lua_samples / lua_seconds, "samples/s",
+        f"{threads} threads")
+    out("lua.native_seconds", same_seconds, "s", "the native kernel over the same samples")
+    out("lua.value", lua["value"], "", "equal to native" if lua["value"] == native_same["value"]
+        else "DIFFERENT from native")
+    out("lua.vs_native", (lua_seconds / args.lua_samples) / (inside / args.samples), "x",
+        "time per sample against the native kernel's big job, both through Reef")
+    out("lua.native_short_vs", lua_seconds / same_seconds, "x",
+        "against the native kernel over the same (short) range: start-up counts there")
+    out("lua.vs_plain", lua_seconds / (native_seconds * args.lua_samples / args.samples), "x",
+        "against the plain program's rate")
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ status wait_until_answers(const local_cluster& cluster, node_run& run, steady::t
 }
 
 result<pid_t> start_node(const local_cluster& cluster, const std::string& reefd, int node,
-                         std::uint16_t port, const std::string& join_address) {
+                         std::uint16_t port, const std::string& join_address, bool allow_exec) {
     auto made = make_private_dirs(cluster.node_dir(node));
     if (!made) {
         return made.failure();
@@ -123,19 +123,23 @@ result<pid_t> start_node(const local_cluster& cluster, const std::string& reefd,
     if (!join_address.empty()) {
         args.insert(args.end(), {"--join", join_address});
     }
+    if (allow_exec) {
+        args.emplace_back("--allow-exec");
+    }
     return spawn_detached(reefd, args, cluster.log_file(node));
 }
 
 /// Starts node `node` unless it runs already.
 result<node_run> ensure_node(const local_cluster& cluster, const std::string& reefd, int node,
-                             std::uint16_t port, const std::string& join_address) {
+                             std::uint16_t port, const std::string& join_address,
+                             bool allow_exec) {
     node_run run;
     run.node = node;
     if (auto pid = cluster.running_pid(node)) {
         run.pid = *pid;
         return run;
     }
-    auto pid = start_node(cluster, reefd, node, port, join_address);
+    auto pid = start_node(cluster, reefd, node, port, join_address, allow_exec);
     if (!pid) {
         return pid.failure();
     }
@@ -267,7 +271,7 @@ int run_up(const global_options& global, const up_options& options) {
     std::string join_address;
     for (int node = 1; node <= plan->nodes; ++node) {
         auto port = static_cast<std::uint16_t>(plan->base_port + node - 1);
-        auto run = ensure_node(cluster, *reefd, node, port, join_address);
+        auto run = ensure_node(cluster, *reefd, node, port, join_address, options.allow_exec);
         if (!run) {
             return report(run.failure());
         }

@@ -39,6 +39,7 @@ struct up_options {
     std::optional<int> nodes;
     std::optional<int> base_port;
     std::chrono::seconds wait{60};
+    bool allow_exec = false; // nodes started now run command jobs (saved in their settings)
 };
 
 int run_init(const global_options& global, const init_options& options);

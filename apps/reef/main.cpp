@@ -55,6 +55,7 @@ struct command_line {
     std::string address_text;
     std::string nodes_text;
     std::string base_port_text;
+    bool up_allow_exec = false;
     std::string wait_text = "60";
     std::string join_text;
     std::string dht_name;
@@ -437,6 +438,8 @@ void define_commands(CLI::App& app, command_line& line) {
                    "Node K listens on 127.0.0.1:BASE+K-1 (default 7401, or the last one used)")
         ->type_name("PORT")
         ->check(bounded(base_port_min, 65535, "--base-port"));
+    up->add_flag("--allow-exec", line.up_allow_exec,
+                 "Let the nodes started now run command jobs (`reef job exec`); they keep it");
     up->add_option("--wait", line.wait_text,
                    "Seconds to wait for the cluster to form (1-3600, default 60)")
         ->type_name("SECONDS")
@@ -531,6 +534,7 @@ int dispatch(const CLI::App& app, const command_line& line) {
             options.base_port = std::stoi(line.base_port_text);
         }
         options.wait = std::chrono::seconds(std::stoi(line.wait_text));
+        options.allow_exec = line.up_allow_exec;
         return run_up(global, options);
     }
     if (name == "down") {

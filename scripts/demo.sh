@@ -2,8 +2,8 @@
 # Sets everything up and shows what Reef does: builds, starts a 4-node cluster on loopback,
 # shows every member, kills one node with SIGKILL and shows the others declare it dead, counts on
 # a replicated counter while its group's leader is killed, sends messages to a durable Lua actor
-# while the node running it is killed, runs a process of actors, runs the deterministic
-# simulator, then stops the cluster with a graceful leave.
+# while the node running it is killed, runs a process of actors, runs parallel jobs (native and
+# Lua), runs the deterministic simulator, then stops the cluster with a graceful leave.
 # Pass --keep to leave the cluster running afterwards (stop it with `build/release/bin/reef down`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +110,12 @@ process=$("$reef" run examples/ping_pong.lua 5)
 sleep 2
 "$reef" ps
 "$reef" kill "$process"
+
+step "a parallel job over every node: reef job pi 400000000 --seed 1 (same seed, same digits)"
+"$reef" job pi 400000000 --seed 1
+step "the same kernel in Lua, as a map/reduce job: reef job run examples/jobs/pi.lua (the same hits)"
+"$reef" job run examples/jobs/pi.lua --range 0:4000000 --seed 1
+"$reef" job pi 4000000 --seed 1 2>/dev/null | sed 's/^/native kernel over the same range: /'
 
 step "the same membership code in the deterministic simulator (reef-sim --nodes 64 --seed 1)"
 "$bin/reef-sim" --nodes 64 --seed 1

@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "reef/base/base64.hpp"
 #include "reef/jobs/coordinator.hpp"
+#include "reef/jobs/exec_job.hpp"
 
 namespace reef::jobs {
 namespace {
@@ -313,6 +315,159 @@ TEST(worker, config_is_validated) {
     EXPECT_TRUE(limits.validate().ok());
     limits.slots = 0;
     EXPECT_FALSE(limits.validate().ok());
+}
+
+/// One job of any kind driven by hand: the worker's asks go to the coordinator (called
+/// directly), to a table listing that one job, and to a page store.
+class one_job {
+public:
+    one_job(json spec, std::string program, bool allow_exec) {
+        record_.name = "job-x";
+        record_.module = std::string(coordinator_kind);
+        record_.program = std::move(program);
+        auto made = coordinate(record_, true, "client:x", spec, {1'000, 1});
+        EXPECT_TRUE(made.ok()) << made.failure().describe();
+        record_.state = made->state;
+        worker_config limits;
+        limits.name = "w";
+        limits.allow_exec = allow_exec;
+        core_ = std::make_unique<worker>(limits, kernels_);
+    }
+
+    /// Ticks and answers every ask at once until nothing is asked; returns the runs started.
+    std::vector<start_run> settle() {
+        std::vector<start_run> started;
+        for (int round = 0; round < 50; ++round) {
+            now_ = now_ + duration::milliseconds(100);
+            core_->on_tick(now_);
+            auto effects = core_->take_effects();
+            for (auto& done : effects) {
+                if (auto* run = std::get_if<start_run>(&done)) {
+                    started.push_back(*run);
+                } else if (auto* asked = std::get_if<ask>(&done)) {
+                    core_->on_answer(now_, asked->token, answer(*asked));
+                }
+            }
+            core_->check_invariants();
+        }
+        return started;
+    }
+
+    json answer(const ask& asked) {
+        asks_.push_back(asked);
+        if (asked.actor == job_table_name) {
+            return {{"ok", true},
+                    {"state", {{"jobs", {{"job-x", {{"kernel", record_.state["kernel"]},
+                                                    {"status", record_.state["status"]}}}}}}}};
+        }
+        if (asked.message.contains("spawn_blob")) {
+            if (fail_next_page_) {
+                fail_next_page_ = false;
+                return {{"ok", false}, {"error", "unavailable"}};
+            }
+            const bool again = pages_.contains(asked.actor);
+            pages_[asked.actor] = asked.message["spawn_blob"].get<std::string>();
+            return again ? json{{"ok", false}, {"error", "actor " + asked.actor +
+                                                             " already exists"}}
+                         : json{{"ok", true}};
+        }
+        EXPECT_EQ(asked.actor, "job-x");
+        if (asked.message == json{{"inspect", true}, {"program", true}}) {
+            return {{"ok", true}, {"state", record_.state}, {"program", record_.program}};
+        }
+        auto out = coordinate(record_, false, "client:x", asked.message, {2'000, 1});
+        if (!out.ok()) {
+            return {{"ok", false}, {"error", out.failure().message}};
+        }
+        record_.state = out->state;
+        return {{"ok", true}, {"reply", out->reply}};
+    }
+
+    kernel_registry kernels_;
+    actors::actor_record record_;
+    std::unique_ptr<worker> core_;
+    std::vector<ask> asks_;
+    std::map<std::string, std::string> pages_;
+    bool fail_next_page_ = false;
+    instant now_;
+};
+
+TEST(worker, fetches_a_lua_program_once_and_runs_it) {
+    one_job job({{"kernel", "lua"}, {"seed", 3}, {"begin", 0}, {"end", 10}, {"chunks", 2}},
+                "function map(first, last) return last - first end", false);
+    const auto started = job.settle();
+    ASSERT_EQ(started.size(), 1U); // one slot
+    EXPECT_EQ(started[0].kernel, "lua");
+    EXPECT_EQ(started[0].program, job.record_.program);
+    EXPECT_EQ(started[0].job_first, 0U);
+    EXPECT_EQ(started[0].job_last, 10U);
+    EXPECT_EQ(job.core_->stats().programs_fetched, 1U);
+    // The run's end folds the base in: the chunk is done with its map's value.
+    job.core_->on_finished(job.now_, started[0].run_id, started[0].end, json(5));
+    const auto next = job.settle();
+    ASSERT_EQ(next.size(), 1U);
+    job.core_->on_finished(job.now_, next[0].run_id, next[0].end, json(5));
+    job.settle();
+    EXPECT_EQ(job.record_.state["status"], "done");
+    EXPECT_EQ(job.record_.state["value"], 10);
+    EXPECT_EQ(job.core_->stats().programs_fetched, 1U);
+}
+
+TEST(worker, a_failed_run_fails_the_job_with_its_error) {
+    one_job job({{"kernel", "lua"}, {"seed", 3}, {"begin", 0}, {"end", 10}},
+                "function map() error('no') end", false);
+    const auto started = job.settle();
+    ASSERT_EQ(started.size(), 1U);
+    job.core_->on_failed(job.now_, started[0].run_id, "map: no");
+    job.settle();
+    EXPECT_EQ(job.record_.state["status"], "failed");
+    EXPECT_NE(job.record_.state["error"].get<std::string>().find("map: no"), std::string::npos);
+    EXPECT_EQ(job.core_->stats().runs_failed, 1U);
+}
+
+TEST(worker, runs_commands_only_where_allowed) {
+    one_job refused({{"kernel", "exec"}, {"seed", 1}, {"begin", 0}, {"end", 2}, {"chunks", 2}},
+                    R"(["true"])", false);
+    EXPECT_TRUE(refused.settle().empty());
+    EXPECT_EQ(refused.core_->stats().claims, 0U);
+    EXPECT_EQ(refused.core_->stats().programs_fetched, 0U);
+}
+
+TEST(worker, stores_a_commands_output_in_pages_before_it_reports_done) {
+    one_job job({{"kernel", "exec"}, {"seed", 1}, {"begin", 0}, {"end", 2}, {"chunks", 2}},
+                R"(["printf", "{start}"])", true);
+    auto started = job.settle();
+    ASSERT_EQ(started.size(), 1U);
+    EXPECT_EQ(started[0].kernel, "exec");
+    EXPECT_EQ(started[0].program, job.record_.program);
+    EXPECT_EQ(started[0].attempt, 0U);
+    // 14,000 bytes, not all text: three pages; the first store fails once and is tried again.
+    std::string output(14'000, '\xff');
+    output[0] = 'a';
+    job.fail_next_page_ = true;
+    job.core_->on_output(job.now_, started[0].run_id, output);
+    auto second = job.settle();
+    ASSERT_EQ(second.size(), 1U);
+    EXPECT_EQ(job.core_->stats().pages_stored, 3U);
+    EXPECT_EQ(job.record_.state["result"]["0"], (json{0, 3, 14'000}));
+    job.core_->on_output(job.now_, second[0].run_id, "");
+    job.settle();
+    EXPECT_EQ(job.record_.state["status"], "done");
+    EXPECT_EQ(job.record_.state["value"], (json{{"chunks", 2}, {"bytes", 14'000}}));
+    std::string stored;
+    for (std::uint64_t page = 0; page < 3; ++page) {
+        stored += *base64_decode(job.pages_.at(output_page_name("job-x", 0, 0, page)));
+    }
+    EXPECT_EQ(stored, output);
+    // Too much output fails the run instead.
+    one_job big({{"kernel", "exec"}, {"seed", 1}, {"begin", 0}, {"end", 1}, {"chunks", 1}},
+                R"(["true"])", true);
+    started = big.settle();
+    ASSERT_EQ(started.size(), 1U);
+    big.core_->on_output(big.now_, started[0].run_id,
+                         std::string(exec_limits::output_size_max + 1, 'x'));
+    big.settle();
+    EXPECT_EQ(big.record_.state["status"], "failed");
 }
 
 } // namespace

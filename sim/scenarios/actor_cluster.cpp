@@ -121,8 +121,10 @@ void actor_cluster::start_node(node_index node) {
     state.incarnation += 1; // higher than any this node used (persisted before announced)
     const std::uint64_t unix_seconds =
         unix_epoch_of_run + static_cast<std::uint64_t>(now().ns() / 1'000'000'000);
+    node::config limits = limits_;
+    limits.allow_exec = node < exec_nodes_count_;
     state.core =
-        std::make_unique<node::node>(limits_, identities_[node], addresses_[node],
+        std::make_unique<node::node>(limits, identities_[node], addresses_[node],
                                      state.incarnation, random_.next_u64(), now(), unix_seconds);
     auto stored = state.storage.groups();
     REEF_ASSERT(stored.ok());
@@ -239,6 +241,20 @@ void actor_cluster::job_finished(node_index node, std::uint64_t run, std::uint64
     auto& state = nodes_[node];
     REEF_ASSERT(state.up);
     state.core->job_finished(now(), run, through, partial);
+    drain(node);
+}
+
+void actor_cluster::job_output(node_index node, std::uint64_t run, std::string_view output) {
+    auto& state = nodes_[node];
+    REEF_ASSERT(state.up);
+    state.core->job_output(now(), run, output);
+    drain(node);
+}
+
+void actor_cluster::job_failed(node_index node, std::uint64_t run, const std::string& why) {
+    auto& state = nodes_[node];
+    REEF_ASSERT(state.up);
+    state.core->job_failed(now(), run, why);
     drain(node);
 }
 

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -94,6 +95,9 @@ public:
     void start_all();
     /// Runner slots every node offers to jobs (node::config::job_slots); before start_all().
     void set_job_slots(std::size_t slots) { limits_.job_slots = slots; }
+    /// Nodes below `count` run command jobs (node::config::allow_exec), the others refuse them;
+    /// before start_all().
+    void set_exec_nodes(std::size_t count) { exec_nodes_count_ = count; }
     /// Follow actor `name`'s group in the safety checks from now on (a name learnt during the
     /// run, such as a job's).
     void watch(std::string name);
@@ -105,6 +109,10 @@ public:
                       const nlohmann::json& partial);
     void job_finished(node_index node, std::uint64_t run, std::uint64_t through,
                       const nlohmann::json& partial);
+    /// Report a command run's standard output or a run's failure to node `node` (which must be
+    /// up); see node::job_output and node::job_failed.
+    void job_output(node_index node, std::uint64_t run, std::string_view output);
+    void job_failed(node_index node, std::uint64_t run, const std::string& why);
     /// The clients; the driver keeps the reference.
     void attach(actor_workload& workload) { workload_ = &workload; }
 
@@ -189,6 +197,7 @@ private:
     std::vector<node_id> ids_;
     std::vector<std::string> addresses_;
     node::config limits_;
+    std::size_t exec_nodes_count_ = 0;
     std::vector<std::string> names_; // the watched actors
     std::vector<replica::group_id> groups_;
     actor_workload* workload_ = nullptr;

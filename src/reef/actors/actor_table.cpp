@@ -401,7 +401,14 @@ result<run_output> actor_table::run(const actor_record& record, bool init,
             return make_error(errc::failed_precondition,
                               "no native actor kind " + record.module + " on this node");
         }
-        return found->second(record, init, from, body, facts);
+        // A native kind reads states that may have been set by hand: a value of an unexpected
+        // type fails the message, like a Lua error, and never escapes to stop the node.
+        try {
+            return found->second(record, init, from, body, facts);
+        } catch (const json::exception& failure) {
+            return make_error(errc::invalid_argument,
+                              record.module + " could not use a value: " + failure.what());
+        }
     }
     return init ? runner_.init(record, facts) : runner_.handle(record, from, body, facts);
 }

@@ -108,7 +108,7 @@ std::uint64_t slots_seen(const job& current, std::uint64_t now_ms) {
 /// large chunk while the others wait); never smaller than chunk_min and never leaving a tail
 /// smaller than half of it.
 chunk* take_new(job& current, const std::string& worker, double speed, std::uint64_t now_ms) {
-    if (current.next >= current.end) {
+    if (current.next >= current.end || current.next_chunk >= limits::chunk_ids_max) {
         return nullptr;
     }
     const std::uint64_t remaining = current.end - current.next;
@@ -142,7 +142,7 @@ chunk* take_new(job& current, const std::string& worker, double speed, std::uint
 /// checkpoint (its speed times the time since then plus a second), because a worker that runs
 /// past its lowered end has computed samples that are no longer its own.
 chunk* take_split(job& current, const std::string& worker, std::uint64_t now_ms) {
-    if (current.chunk_size > 0) {
+    if (current.chunk_size > 0 || current.next_chunk >= limits::chunk_ids_max) {
         return nullptr;
     }
     chunk* largest = nullptr;
@@ -164,7 +164,9 @@ chunk* take_split(job& current, const std::string& worker, std::uint64_t now_ms)
     if (ahead >= static_cast<double>(remaining)) {
         return nullptr;
     }
-    const std::uint64_t keep = std::max(remaining / 2, static_cast<std::uint64_t>(ahead));
+    // The holder keeps at least one sample: a chunk is never left empty.
+    const std::uint64_t keep =
+        std::max({remaining / 2, static_cast<std::uint64_t>(ahead), std::uint64_t{1}});
     const std::uint64_t cut = largest->through + keep;
     if (largest->end - cut < std::max<std::uint64_t>(1, current.chunk_min / 2)) {
         return nullptr;
@@ -461,7 +463,7 @@ result<json> on_done(job& current, const json& body, std::uint64_t now_ms,
     }
     auto reduced = reduce_into(current, mine, told->partial, program);
     if (!reduced) {
-        fail(current, "reduce: " + reduced.failure().message, now_ms);
+        fail(current, reduced.failure().message, now_ms);
         return rejected("failed");
     }
     std::erase_if(current.chunks, [id = told->chunk](const chunk& c) { return c.id == id; });
@@ -471,7 +473,7 @@ result<json> on_done(job& current, const json& body, std::uint64_t now_ms,
         REEF_ASSERT(current.samples_done == current.samples());
         auto value = final_value(current, program);
         if (!value) {
-            fail(current, "finish: " + value.failure().message, now_ms);
+            fail(current, value.failure().message, now_ms);
             return rejected("failed");
         }
         current.status = "done";

@@ -45,6 +45,8 @@ struct coordinator_limits {
     static constexpr std::size_t worker_name_size_max = 64;
     static constexpr std::size_t kernel_name_size_max = 64;
     static constexpr std::uint64_t cores_max = 4096;
+    /// Chunk ids made over a job's life (far beyond what any job makes, so ids never wrap).
+    static constexpr std::uint64_t chunk_ids_max = std::uint64_t{1} << 62U;
     /// A failed job's reason, as kept in its state.
     static constexpr std::size_t error_size_max = 512;
     /// A claim that would grow the state beyond this waits instead, leaving room for the numbers

@@ -7,6 +7,7 @@
 
 #include "reef/actors/record.hpp"
 #include "reef/jobs/exec_job.hpp"
+#include "reef/jobs/kernels.hpp"
 #include "reef/jobs/lua_job.hpp"
 
 namespace reef::jobs::detail {
@@ -106,6 +107,28 @@ std::size_t state_size(const job& current) { return actors::json_text(to_state(c
 
 /// The state's invariants, as a refusal saying which one fails (the state may have been set by
 /// hand, so this is validation, not an assertion).
+/// A native kernel's result is a number (pi's a whole number of hits, at most the samples
+/// done), a command job's the list of outputs; a Lua job's can be anything its reduce made.
+status check_reduced(const job& current) {
+    const json& reduced = current.reduced;
+    if (reduced.is_null() || current.kernel == lua_kernel) {
+        return {};
+    }
+    if (current.kernel == exec_kernel) {
+        return reduced.is_object() ? status() : refuse("a command job's result is an object");
+    }
+    if (!reduced.is_number()) {
+        return refuse("kernel " + current.kernel + "'s result is a number");
+    }
+    const double hits = reduced.get<double>();
+    if (current.kernel == pi_kernel &&
+        (hits < 0.0 || std::floor(hits) != hits ||
+         hits > static_cast<double>(current.samples_done))) {
+        return refuse("pi's result is a whole number of hits, at most samples_done");
+    }
+    return {};
+}
+
 status check(const job& current) {
     if (current.status != "running" && current.status != "done" &&
         current.status != "cancelled" && current.status != "failed") {
@@ -118,6 +141,12 @@ status check(const job& current) {
     if (current.chunks.size() > limits::chunks_max ||
         current.workers.size() > limits::workers_max) {
         return refuse("too many chunks or workers");
+    }
+    if (current.next_chunk > limits::chunk_ids_max) {
+        return refuse("next_chunk must be at most " + std::to_string(limits::chunk_ids_max));
+    }
+    if (auto reduced = check_reduced(current); !reduced) {
+        return reduced;
     }
     std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
     std::uint64_t id_last = 0;
@@ -204,6 +233,10 @@ result<json> parse_workers(const json& state, job& current) {
         auto seen = read_u64(item, "seen_ms", "worker");
         if (!speed || !cores || !seen) {
             return refuse("state: a worker needs speed, cores and seen_ms");
+        }
+        if (*speed < 0.0 || *cores == 0 || *cores > limits::cores_max) {
+            return refuse("state: a worker's speed is at least 0 and its cores 1 to " +
+                          std::to_string(limits::cores_max));
         }
         current.workers[name] = worker_info{*speed, *cores, *seen};
     }

@@ -2,6 +2,7 @@
 
 #include "reef/jobs/coordinator.hpp"
 #include "reef/jobs/exec_job.hpp"
+#include "reef/jobs/json_fields.hpp"
 #include "reef/jobs/worker.hpp"
 
 #include <limits>
@@ -17,8 +18,11 @@ std::string oldest_finished(const json& jobs) {
     std::string oldest;
     std::uint64_t oldest_at = std::numeric_limits<std::uint64_t>::max();
     for (const auto& [name, job] : jobs.items()) {
-        const auto at = job.value("started_ms", std::uint64_t{0});
-        if (job.value("status", "") != "running" && at < oldest_at) {
+        const auto started = job.is_object() ? job.find("started_ms") : job.end();
+        const std::uint64_t at = started != job.end() && started->is_number_unsigned()
+                                     ? started->get<std::uint64_t>()
+                                     : 0;
+        if (text_of(job, "status") != "running" && at < oldest_at) {
             oldest = name;
             oldest_at = at;
         }

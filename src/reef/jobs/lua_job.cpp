@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "reef/jobs/json_fields.hpp"
 #include "reef/jobs/partials.hpp"
 
 namespace reef::jobs {
@@ -50,24 +51,23 @@ result<std::unique_ptr<lua_job>> lua_job::load(std::string_view program, std::ui
     if (!functions) {
         return failed("the job program does not load", functions.failure());
     }
-    if (!functions->value("map", false)) {
+    // The program may have changed what the describing function sees (a metatable on _G):
+    // its answer is read like any untrusted value.
+    if (!is_true(*functions, "map")) {
         return make_error(errc::invalid_argument,
                           "the job program defines no function map(first, last, job)");
     }
     json job = {{"seed", seed}, {"first", first}, {"last", last}};
     return std::make_unique<lua_job>(std::move(*box), std::move(job),
-                                     functions->value("reduce", false),
-                                     functions->value("finish", false), limits);
+                                     is_true(*functions, "reduce"),
+                                     is_true(*functions, "finish"), limits);
 }
 
 result<json> lua_job::call(std::string_view function, const json::array_t& arguments,
                            std::uint64_t instructions_max) {
     box_->set_instructions_per_call_max(instructions_max);
-    auto out = box_->call(function, arguments);
-    if (!out) {
-        return failed(function, out.failure());
-    }
-    return out;
+    // The sandbox's errors name the function already.
+    return box_->call(function, arguments);
 }
 
 result<json> lua_job::map(std::uint64_t first, std::uint64_t last) {

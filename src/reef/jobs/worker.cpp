@@ -4,6 +4,7 @@
 
 #include "reef/base/base64.hpp"
 #include "reef/jobs/exec_job.hpp"
+#include "reef/jobs/json_fields.hpp"
 #include "reef/jobs/lua_job.hpp"
 #include <cmath>
 #include <utility>
@@ -16,7 +17,7 @@ result<json> reply_of(const result<json>& answer) {
     if (!answer.ok()) {
         return answer.failure();
     }
-    if (!answer->is_object() || !answer->value("ok", false)) {
+    if (!answer->is_object() || !is_true(*answer, "ok")) {
         const std::string why = answer->is_object() && answer->contains("error") &&
                                         (*answer)["error"].is_string()
                                     ? (*answer)["error"].get<std::string>()
@@ -42,7 +43,7 @@ bool page_stored(const result<json>& answer) {
     if (!answer.ok() || !answer->is_object()) {
         return false;
     }
-    if (answer->value("ok", false)) {
+    if (is_true(*answer, "ok")) {
         return true;
     }
     const json& why = answer->value("error", json());
@@ -248,7 +249,7 @@ void worker::take_answer(instant now, std::uint64_t token, const result<json>& a
 void worker::on_table(const json& answer) {
     const json none = json::object();
     const json* listed = &none;
-    if (answer.is_object() && answer.value("ok", false) && answer.contains("state") &&
+    if (is_true(answer, "ok") && answer.contains("state") &&
         answer["state"].is_object() && answer["state"].contains("jobs") &&
         answer["state"]["jobs"].is_object()) {
         listed = &answer["state"]["jobs"];
@@ -277,7 +278,7 @@ void worker::on_table(const json& answer) {
         job_entry& job =
             kept.try_emplace(name, idle ? std::move(old->second) : job_entry{}).first->second;
         job.kernel = info["kernel"].get<std::string>();
-        job.running = info.value("status", "") == "running" &&
+        job.running = text_of(info, "status") == "running" &&
                       (job.kernel == lua_kernel ||
                        (job.kernel == exec_kernel && limits_.allow_exec) ||
                        kernels_->has(job.kernel));
@@ -299,7 +300,7 @@ worker::job_entry& worker::answered_job(instant now, const std::string& job_name
 void worker::on_program_answer(instant now, const std::string& job_name,
                                const result<json>& answer) {
     job_entry& job = answered_job(now, job_name, &job_entry::program_token);
-    if (!answer.ok() || !answer->is_object() || !answer->value("ok", false) ||
+    if (!answer.ok() || !answer->is_object() || !is_true(*answer, "ok") ||
         !answer->contains("program") || !(*answer)["program"].is_string() ||
         (*answer)["program"].get_ref<const std::string&>().empty() ||
         (*answer)["program"].get_ref<const std::string&>().size() > program_size_max) {
@@ -316,7 +317,7 @@ void worker::on_claim_answer(instant now, const std::string& job_name,
     if (!reply.ok() || !reply->is_object()) {
         return;
     }
-    if (reply->value("finished", false)) {
+    if (is_true(*reply, "finished")) {
         job.finished = true;
         return;
     }
@@ -332,7 +333,7 @@ void worker::on_grant(instant now, const std::string& job_name, const json& gran
     const json& chunk = grant["chunk"];
     const json& begin = grant.value("begin", json());
     const json& end = grant.value("end", json());
-    const std::string kernel = grant.value("kernel", "");
+    const std::string kernel = text_of(grant, "kernel");
     const json& seed = grant.value("seed", json());
     const json base = grant.value("partial", json());
     const json& job_first = grant.value("job_begin", json());
@@ -406,7 +407,7 @@ void worker::on_progress_answer(instant now, std::uint64_t run_id, const result<
     if (!reply.ok() || !reply->is_object()) {
         return; // the next report tries again, within the lease
     }
-    if (reply->value("abandon", false)) {
+    if (is_true(*reply, "abandon")) {
         ++stats_.abandoned;
         drop_run(run_id, true);
         return;
@@ -446,7 +447,7 @@ void worker::on_done_answer(instant now, std::uint64_t run_id, const result<json
         run.report_after = now + limits_.progress_interval;
         return;
     }
-    ++(reply->is_object() && reply->value("accepted", false) ? stats_.dones_accepted
+    ++(is_true(*reply, "accepted") ? stats_.dones_accepted
                                                              : stats_.dones_rejected);
     drop_run(run_id, false);
 }

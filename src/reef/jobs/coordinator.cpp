@@ -311,6 +311,25 @@ result<chunk*> reported_chunk(job& current, const report& told, std::string_view
     return part;
 }
 
+/// The holder's speed from its checkpoints: what it computed since the last one (or since the
+/// grant) over the time between. It replaces the speed of its claim, which early in a job comes
+/// from tiny runs timed coarsely; a split's cut is placed by it (take_split), and a cut placed
+/// behind the holder makes it compute samples that are no longer its own.
+void note_speed(job& current, const chunk& part, std::uint64_t through, std::uint64_t now_ms) {
+    const auto seen = current.workers.find(part.worker);
+    if (seen == current.workers.end() || through <= part.through ||
+        part.lease_ms < current.lease_ms) {
+        return;
+    }
+    const std::uint64_t since_ms = part.lease_ms - current.lease_ms;
+    if (now_ms <= since_ms) {
+        return;
+    }
+    seen->second.speed = static_cast<double>(through - part.through) * 1000.0 /
+                         static_cast<double>(now_ms - since_ms);
+    REEF_ASSERT(seen->second.speed >= 0.0);
+}
+
 result<json> on_progress(job& current, const json& body, std::uint64_t now_ms) {
     auto told = parse_report(current, body, "progress");
     if (!told) {
@@ -334,6 +353,7 @@ result<json> on_progress(job& current, const json& body, std::uint64_t now_ms) {
         return json{{"abandon", true}};
     }
     if (told->through >= mine.through) {
+        note_speed(current, mine, told->through, now_ms);
         mine.through = told->through;
         mine.partial = told->partial;
     }

@@ -193,6 +193,17 @@ TEST(coordinator, new_chunks_shrink_towards_the_end) {
               std::string::npos);
 }
 
+TEST(coordinator, checkpoints_measure_the_holders_speed) {
+    job_actor job(args(0, 10'000'000, 1'000'000));
+    ASSERT_EQ(job.claim("a", 1'000.0)["end"], 1'000'000); // a speed from tiny runs: too low
+    job.now_ms += 500;
+    job.progress(0, "a", 50'000, pi_hits(seed, 0, 50'000));
+    EXPECT_EQ(job.state()["workers"]["a"]["speed"].get<double>(), 100'000.0);
+    job.now_ms += 1'000;
+    job.progress(0, "a", 250'000, pi_hits(seed, 0, 250'000));
+    EXPECT_EQ(job.state()["workers"]["a"]["speed"].get<double>(), 200'000.0);
+}
+
 class lifecycle : public testing::TestWithParam<int> {};
 
 TEST_P(lifecycle, any_number_of_workers_gives_the_exact_hits) {

@@ -223,6 +223,19 @@ class JobsTest(unittest.TestCase):
         printed = run_lua(os.path.join(EXAMPLES, "pi.lua"), f"0:{samples}", "--seed", "5")
         self.assertEqual(float(printed.stdout), native["value"])
 
+        # print() in a map goes to the log of the node that ran it, bounded per run.
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as printing:
+            printing.write("function map(first, last)\n  print('mapping ' .. first)\n"
+                           "  return last - first\nend\n")
+        self.addCleanup(os.unlink, printing.name)
+        self.assertEqual(run_lua(printing.name, "0:1000").stdout.strip(), "1000")
+        logs = ""
+        for node in range(2):
+            with open(os.path.join(cluster.data_dir(node), "reefd.log"), encoding="utf-8",
+                      errors="replace") as log:
+                logs += log.read()
+        self.assertIn("mapping 0", logs)
+
         # A table partial with its own reduce: the exact answer, computed here independently.
         collatz = run_lua(os.path.join(EXAMPLES, "collatz.lua"), "1:100000")
         self.assertEqual(json.loads(collatz.stdout), collatz_best(1, 100000))

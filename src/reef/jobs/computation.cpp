@@ -14,9 +14,11 @@ computation::computation(const kernel* native, std::unique_ptr<lua_job> program,
 
 result<std::unique_ptr<computation>> computation::make(const kernel_registry& kernels,
                                                        const start_run& run,
-                                                       const lua_job_limits& limits) {
+                                                       const lua_job_limits& limits,
+                                                       lua_job_log log) {
     if (run.kernel == lua_kernel) {
-        auto program = lua_job::load(run.program, run.seed, run.job_first, run.job_last, limits);
+        auto program = lua_job::load(run.program, run.seed, run.job_first, run.job_last, limits,
+                                     std::move(log));
         if (!program) {
             return program.failure();
         }

@@ -21,9 +21,11 @@ namespace reef::jobs {
 class computation {
 public:
     /// The computation `run` asks for: its kernel from `kernels`, or its Lua program loaded
-    /// (which may fail: a program that does not load, or an unknown kernel).
+    /// (which may fail: a program that does not load, or an unknown kernel). A Lua program's
+    /// print() lines go to `log`.
     [[nodiscard]] static result<std::unique_ptr<computation>> make(
-        const kernel_registry& kernels, const start_run& run, const lua_job_limits& limits = {});
+        const kernel_registry& kernels, const start_run& run, const lua_job_limits& limits = {},
+        lua_job_log log = {});
 
     /// Computes [first, last) and folds it into partial(). An error (a Lua error, a bad partial)
     /// fails the run: the job's program is wrong, and every worker would fail the same way.

@@ -31,13 +31,17 @@ lua_job::lua_job(std::unique_ptr<actors::lua::sandbox> box, json job, bool has_r
 
 result<std::unique_ptr<lua_job>> lua_job::load(std::string_view program, std::uint64_t seed,
                                                std::uint64_t first, std::uint64_t last,
-                                               const lua_job_limits& limits) {
+                                               const lua_job_limits& limits,
+                                               lua_job_log log) {
     REEF_ASSERT(first <= last);
     actors::lua::sandbox_config config;
     config.memory_limit_bytes = limits.memory_limit_bytes;
     // Each call arms its own budget (call()); this one covers loading.
     config.instructions_per_call_max = limits.other_instructions_max;
-    auto box = actors::lua::sandbox::create(config, seed, [](std::string_view) {});
+    if (!log) {
+        log = [](std::string_view) {};
+    }
+    auto box = actors::lua::sandbox::create(config, seed, std::move(log));
     if (!box) {
         return box.failure();
     }

@@ -29,6 +29,9 @@ using json = nlohmann::json;
 
 inline constexpr std::string_view lua_kernel = "lua";
 
+/// Where a Lua job's print() lines go.
+using lua_job_log = actors::lua::sandbox::log_sink;
+
 struct lua_job_limits {
     std::size_t memory_limit_bytes = std::size_t{64} << 20U;
     /// Instructions one map call may take. Runner threads size their slices to about 50 ms, far
@@ -43,11 +46,11 @@ class lua_job {
 public:
     /// Loads `program` in a fresh sandbox and checks that it defines map. Errors say why, with
     /// Lua's own message for a syntax or runtime error.
-    [[nodiscard]] static result<std::unique_ptr<lua_job>> load(std::string_view program,
-                                                               std::uint64_t seed,
-                                                               std::uint64_t first,
-                                                               std::uint64_t last,
-                                                               const lua_job_limits& limits = {});
+    /// `log` receives the program's print() lines (none: they are dropped); it is called on
+    /// the thread that calls map, reduce or finish.
+    [[nodiscard]] static result<std::unique_ptr<lua_job>> load(
+        std::string_view program, std::uint64_t seed, std::uint64_t first, std::uint64_t last,
+        const lua_job_limits& limits = {}, lua_job_log log = {});
 
     /// map(first, last, job): the partial result of [first, last), at most partial_size_max
     /// bytes as JSON.

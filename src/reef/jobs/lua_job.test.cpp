@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "reef/jobs/computation.hpp"
 #include "reef/jobs/coordinator.hpp"
@@ -97,6 +98,18 @@ TEST(lua_job, bad_programs_are_refused_with_the_reason) {
     EXPECT_NE(load_error("function map() return io.open('/etc/passwd') end map()")
                   .find("io"),
               std::string::npos);
+}
+
+TEST(lua_job, print_lines_go_to_the_log_it_is_given) {
+    std::vector<std::string> lines;
+    auto job = lua_job::load("function map(first, last) print('from', first) return 1 end", 1, 0,
+                             10, {}, [&](std::string_view line) { lines.emplace_back(line); });
+    ASSERT_TRUE(job.ok());
+    ASSERT_TRUE((*job)->map(3, 4).ok());
+    EXPECT_EQ(lines, std::vector<std::string>{"from\t3"});
+    auto quiet = lua_job::load("function map() print('x') return 1 end", 1, 0, 10);
+    ASSERT_TRUE(quiet.ok());
+    EXPECT_TRUE((*quiet)->map(0, 1).ok()); // no log given: dropped
 }
 
 TEST(lua_job, failing_maps_and_reduces_say_why) {

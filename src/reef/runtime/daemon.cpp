@@ -60,6 +60,8 @@ std::size_t job_slots() {
 constexpr std::int64_t leave_grace_periods = 3;
 /// Seed addresses remembered for "warn once" about being unreachable.
 constexpr std::size_t seed_warnings_max = 64;
+/// Lines of a Lua job's print() logged per run.
+constexpr std::size_t lua_run_log_lines_max = 100;
 /// After the stop, how long queued payloads (the last leave gossip) may take to flush.
 constexpr auto flush_max = std::chrono::seconds(1);
 /// Bounds of one group commit across inputs: reached, the daemon syncs at once instead of
@@ -190,6 +192,7 @@ struct daemon::impl {
     void start_kv(instant now, control::kv_command asked, control_server::responder respond);
     void on_kv_done(const node::kv_done& done);
     void start_job_run(node::job_run& run);
+    static jobs::lua_job_log run_log(std::uint64_t run);
     void start_actor(instant now, control::actor_command asked,
                      control_server::responder respond);
     void on_actor_done(node::actor_done& done);
@@ -705,6 +708,20 @@ void daemon::impl::on_kv_done(const node::kv_done& done) {
     answer.respond(std::move(reply));
 }
 
+/// A Lua run's print() lines in this node's log, at most lua_run_log_lines_max per run (a map
+/// that prints per sample must not flood it). Called on the run's thread; spdlog is thread-safe.
+jobs::lua_job_log daemon::impl::run_log(std::uint64_t run) {
+    auto printed = std::make_shared<std::atomic<std::size_t>>(0);
+    return [run, printed](std::string_view line) {
+        const std::size_t count = printed->fetch_add(1);
+        if (count < lua_run_log_lines_max) {
+            log_info("job run {}: {}", run, line);
+        } else if (count == lua_run_log_lines_max) {
+            log_info("job run {}: more lines are dropped", run);
+        }
+    };
+}
+
 void daemon::impl::start_job_run(node::job_run& run) {
     if (stopped) {
         return;
@@ -722,7 +739,8 @@ void daemon::impl::start_job_run(node::job_run& run) {
                             jobs::substitute(*command, started->begin, started->end));
             return;
         }
-        auto computed = jobs::computation::make(local->kernels(), *started);
+        auto computed = jobs::computation::make(local->kernels(), *started, {},
+                                                run_log(started->run_id));
         if (!computed) {
             runner->fail(started->run_id, computed.failure().message);
             return;

@@ -120,11 +120,13 @@ int print_result(const global_options& global, const json& state) {
 /// the actor JOB/out/C.ATTEMPT.P.
 int print_outputs(const control_client& client, const json& state) {
     const std::string job = state.value("job", "");
-    const json listed = state.value("result", json::object());
+    const json listed =
+        state.contains("result") && state["result"].is_object() ? state["result"] : json::object();
     std::uint64_t written = 0;
     for (std::uint64_t chunk = 0; chunk < listed.size(); ++chunk) {
         const json stored = listed.value(std::to_string(chunk), json());
-        if (!stored.is_array() || stored.size() != 3) {
+        if (!stored.is_array() || stored.size() != 3 || !stored[0].is_number_unsigned() ||
+            !stored[1].is_number_unsigned()) {
             return report(make_error(errc::internal, "job " + job + " lists no output for chunk " +
                                                          std::to_string(chunk)));
         }

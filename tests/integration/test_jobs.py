@@ -184,6 +184,14 @@ class JobsTest(unittest.TestCase):
         self.assertIn("JOB/out/", not_a_page.body["error"]["message"])
         no_page = cluster.request(0, "GET", "/v1/jobs/page?name=nope/out/0.0.0")
         self.assertEqual(no_page.status, 404, no_page)
+        # An actor that is not an output page does not give its program through this route.
+        lua_actor = cluster.request(0, "POST", "/v1/actors/spawn",
+                                    {"name": "x/out/1.0.0",
+                                     "program": "function handle(s) return s end"})
+        self.assertEqual(lua_actor.status, 200, lua_actor)
+        not_output = cluster.request(0, "GET", "/v1/jobs/page?name=x/out/1.0.0")
+        self.assertEqual(not_output.status, 404, not_output)
+        self.assertIn("not an output page", not_output.body["error"]["message"])
         # A native job refuses a program even when it comes straight as a spawn.
         spawned = cluster.request(0, "POST", "/v1/actors/spawn",
                                   {"name": "x-job", "program": "function map() end",

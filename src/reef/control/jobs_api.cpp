@@ -23,6 +23,7 @@ constexpr std::string_view coordinator_kind = "reef.job";
 constexpr std::size_t kernel_name_size_max = 64;
 constexpr std::string_view lua_kernel = "lua";
 constexpr std::string_view exec_kernel = "exec";
+constexpr std::string_view blob_kind = "reef.blob";
 
 outcome later(actor_command action) { return outcome{response{0, {}, {}}, std::move(action)}; }
 
@@ -255,7 +256,12 @@ response job_reply(const actor_command& asked, const result<std::string>& answer
         return ok_json({{"jobs", state.value("jobs", json::object())}});
     }
     if (asked.verb == "job_page") {
-        return ok_json({{"page", body.value("program", "")}});
+        // Only a command job's output page: any other actor's program is not this route's.
+        if (body.value("module", json()) != json(blob_kind) || !body.contains("program") ||
+            !body["program"].is_string()) {
+            return error_response(404, errc::not_found, asked.name + " is not an output page");
+        }
+        return ok_json({{"page", body["program"]}});
     }
     if (asked.verb == "job_state") {
         json state = body.value("state", json::object());
